@@ -1,0 +1,4 @@
+-- Undo 004. The vector extension stays installed: other schemas in this database may use it.
+DROP TABLE memory_access_log;
+DROP TABLE memory_entries;
+DROP TABLE memory_collections;
