@@ -1,0 +1,121 @@
+"""Turning what callers pass (a DSN, a connection, a pool) into connections, with clear errors.
+
+Connections sam_db opens itself use ``statement_cache_size=0`` so they work through PgBouncer in
+transaction-pooling mode (named prepared statements do not survive a server-connection switch), and
+carry an ``application_name`` so a waiting migrator can tell who holds the lock.
+"""
+
+from __future__ import annotations
+
+import asyncio
+import os
+import socket
+from collections.abc import AsyncIterator, Awaitable, Callable
+from contextlib import asynccontextmanager
+from dataclasses import dataclass
+from typing import Any, Union
+
+import asyncpg
+
+from ._redact import redact
+from .errors import ConfigurationError, DatabaseConnectionError
+
+#: What the migration API accepts as its database.
+Target = Union[str, asyncpg.Connection, "asyncpg.Pool[Any]"]
+
+
+def application_name(purpose: str) -> str:
+    """``sam_db <purpose> <host>:<pid>`` — shown in pg_stat_activity and in lock-wait logs."""
+    return f"sam_db {purpose} {socket.gethostname()}:{os.getpid()}"[:63]
+
+
+async def connect(dsn: str, *, purpose: str, timeout: float = 10.0) -> asyncpg.Connection:
+    """Open a connection to ``dsn``, turning every failure into a :class:`DatabaseConnectionError`."""
+    if not isinstance(dsn, str) or not dsn.strip():
+        raise ConfigurationError("the DSN is empty: pass postgresql://user:password@host:port/db")
+    try:
+        conn: asyncpg.Connection = await asyncpg.connect(
+            dsn,
+            timeout=timeout,
+            statement_cache_size=0,
+            server_settings={"application_name": application_name(purpose)},
+        )
+    except asyncpg.InvalidPasswordError as exc:
+        raise DatabaseConnectionError(
+            f"PostgreSQL refused the login for {redact(dsn)}: {exc.__class__.__name__}. "
+            "Check the user and password in the DSN (or PGPASSWORD / ~/.pgpass)."
+        ) from None
+    except asyncpg.InvalidCatalogNameError as exc:
+        raise DatabaseConnectionError(
+            f"the database in {redact(dsn)} does not exist ({exc}); create it first "
+            "(createdb NAME, or CREATE DATABASE) or fix the DSN"
+        ) from None
+    except asyncpg.PostgresError as exc:
+        raise DatabaseConnectionError(
+            f"PostgreSQL refused the connection to {redact(dsn)}: {redact(str(exc))}"
+        ) from None
+    except (OSError, asyncio.TimeoutError) as exc:
+        raise DatabaseConnectionError(
+            f"cannot reach PostgreSQL at {redact(dsn)}: {redact(str(exc)) or type(exc).__name__}. "
+            "Is the server running and the host/port (or socket directory) right?"
+        ) from None
+    except (ValueError, TypeError) as exc:
+        # asyncpg raises these for malformed DSNs; their text may quote the DSN itself.
+        raise ConfigurationError(
+            f"invalid DSN {redact(dsn)}: {redact(str(exc))}. "
+            "Expected postgresql://user:password@host:port/database"
+        ) from None
+    return conn
+
+
+@dataclass
+class Link:
+    """The connection the engine works on, plus a way to get a second one when possible.
+
+    A second connection is what lets a no-transaction migration run while the first one keeps the
+    migration lock inside an open transaction.
+    """
+
+    conn: asyncpg.Connection
+    second: Callable[[], Awaitable[asyncpg.Connection]] | None = None
+    release_second: Callable[[asyncpg.Connection], Awaitable[None]] | None = None
+
+
+@asynccontextmanager
+async def open_link(target: Target, *, purpose: str) -> AsyncIterator[Link]:
+    """Yield a :class:`Link` on ``target``; connections opened here are closed on exit."""
+    if isinstance(target, str):
+        conn = await connect(target, purpose=purpose)
+
+        async def second() -> asyncpg.Connection:
+            return await connect(target, purpose=purpose)
+
+        async def close(c: asyncpg.Connection) -> None:
+            await c.close()
+
+        try:
+            yield Link(conn, second, close)
+        finally:
+            await conn.close()
+    elif isinstance(target, asyncpg.Pool):
+        pool = target
+        async with pool.acquire() as pooled:
+            if pool.get_max_size() < 2:
+                yield Link(pooled)
+                return
+
+            async def acquire() -> asyncpg.Connection:
+                c: asyncpg.Connection = await pool.acquire()
+                return c
+
+            async def release(c: asyncpg.Connection) -> None:
+                await pool.release(c)
+
+            yield Link(pooled, acquire, release)
+    elif isinstance(target, asyncpg.Connection):
+        yield Link(target)
+    else:
+        raise ConfigurationError(
+            f"cannot migrate {type(target).__name__}: pass a DSN string, an asyncpg.Connection "
+            "or an asyncpg.Pool"
+        )

@@ -1,0 +1,671 @@
+"""The migration engine: plans and applies migrations, reports status, rolls back.
+
+Works on plain dataclasses (no pydantic) so the CLI starts fast; ``sam_db._api`` wraps the results
+in the public pydantic models.
+
+Concurrency model: every step (one migration applied or rolled back) is one transaction that first
+takes the schema's transaction-level advisory lock, then (re)creates the tracking table and re-reads
+what is applied, and only then decides what to do. Many processes can therefore run ``migrate`` at
+once: each step happens exactly once, the others wait, see it done and move on.
+"""
+
+from __future__ import annotations
+
+import asyncio
+import logging
+import re
+import time
+from collections.abc import Callable, Sequence
+from dataclasses import dataclass, field
+from datetime import datetime
+from typing import Literal
+
+import asyncpg
+
+from . import _lock, _tracking
+from ._checksum import ALGORITHM
+from ._connect import Link, Target, open_link
+from ._ident import quote_ident
+from ._migration import MigrationFile
+from ._sources import Source, discover
+from ._sqlsplit import Statement, SqlSyntaxError, line_and_column, split_statements
+from ._tracking import AppliedRow, TrackingSql
+from .errors import (
+    ConfigurationError,
+    DDLLockTimeoutError,
+    ExtensionMissingError,
+    InvalidIndexError,
+    MigrationError,
+    MigrationFailedError,
+    MigrationModifiedError,
+    RollbackUnavailableError,
+    UnknownMigrationError,
+    UnknownTargetError,
+)
+
+log = logging.getLogger("sam_db")
+
+State = Literal["applied", "pending", "modified", "missing"]
+
+
+@dataclass(frozen=True, slots=True)
+class Settings:
+    """Everything that shapes a run besides the database and the target version."""
+
+    schema: str | None = None
+    sources: tuple[Source, ...] = ()
+    include_bundled: bool = True
+    #: Seconds to wait for another process's migration lock before giving up.
+    lock_wait: float = 300.0
+    #: Seconds one DDL statement may wait for a table lock (PostgreSQL ``lock_timeout``).
+    lock_timeout: float = 5.0
+    #: How many times a migration that hit ``lock_timeout`` is retried (with backoff).
+    lock_retries: int = 5
+    #: Fail when the database has applied versions this code has no file for.
+    strict: bool = False
+
+    def __post_init__(self) -> None:
+        if self.schema is not None:
+            quote_ident(self.schema)  # validates
+        if self.lock_wait < 0 or self.lock_timeout <= 0 or self.lock_retries < 0:
+            raise ConfigurationError(
+                "lock_wait must be >= 0, lock_timeout > 0 and lock_retries >= 0 (seconds/count)"
+            )
+
+
+@dataclass(frozen=True, slots=True)
+class StatusRow:
+    version: str
+    name: str
+    state: State
+    applied_at: datetime | None
+    checksum: str | None
+    applied_checksum: str | None
+    execution_ms: float | None
+    origin: str | None
+    transactional: bool | None
+    has_rollback: bool | None
+
+
+@dataclass(frozen=True, slots=True)
+class Done:
+    """A migration this call applied (or rolled back) and how long its SQL took."""
+
+    migration: MigrationFile
+    execution_ms: float
+
+
+@dataclass(frozen=True, slots=True)
+class _Script:
+    sql: str
+    origin: str
+    transactional: bool
+
+
+@dataclass(frozen=True, slots=True)
+class _Step:
+    migration: MigrationFile
+    script: _Script
+    record: Literal["insert", "delete"]
+
+
+@dataclass
+class _Ctx:
+    link: Link
+    settings: Settings
+    schema: str
+    search_path: str
+    key: tuple[int, int]
+    sql: TrackingSql
+    schema_exists: bool
+    ensured: bool = False
+    done: list[Done] = field(default_factory=list)
+
+
+# ---------------------------------------------------------------------------------------------
+# planning (pure)
+
+
+def _number(version: str | int, what: str) -> int:
+    text = str(version).strip()
+    if not text.isdigit():
+        raise UnknownTargetError(f"{what} {version!r} is not a migration version (digits, e.g. '003')")
+    return int(text)
+
+
+def resolve_target(files: Sequence[MigrationFile], target: str | int | None, *, allow_zero: bool) -> int | None:
+    """The numeric version a ``target`` names, checked against the known files."""
+    if target is None:
+        return None
+    number = _number(target, "target")
+    if allow_zero and number == 0:
+        return 0
+    if not any(f.number == number for f in files):
+        known = ", ".join(f.version for f in files) or "none"
+        raise UnknownTargetError(f"target {target!r} names no migration (known versions: {known})")
+    return number
+
+
+def compute_status(files: Sequence[MigrationFile], applied: Sequence[AppliedRow] | None) -> list[StatusRow]:
+    """One row per known file and per applied version without a file, ordered by version."""
+    rows = {r.number: r for r in applied or ()}
+    out: list[StatusRow] = []
+    for f in files:
+        r = rows.pop(f.number, None)
+        state: State = "pending" if r is None else ("applied" if r.checksum == f.checksum else "modified")
+        out.append(
+            StatusRow(
+                version=f.version,
+                name=f.name,
+                state=state,
+                applied_at=r.applied_at if r else None,
+                checksum=f.checksum,
+                applied_checksum=r.checksum if r else None,
+                execution_ms=r.execution_ms if r else None,
+                origin=f.origin,
+                transactional=f.transactional,
+                has_rollback=f.rollback_sql is not None,
+            )
+        )
+    for r in rows.values():
+        out.append(
+            StatusRow(
+                version=r.version,
+                name=r.name,
+                state="missing",
+                applied_at=r.applied_at,
+                checksum=r.checksum,
+                applied_checksum=r.checksum,
+                execution_ms=r.execution_ms,
+                origin=None,
+                transactional=None,
+                has_rollback=None,
+            )
+        )
+    out.sort(key=lambda s: int(s.version))
+    return out
+
+
+def _check_drift(files: Sequence[MigrationFile], applied: Sequence[AppliedRow], strict: bool, *, warn: bool) -> None:
+    by_number = {r.number: r for r in applied}
+    modified = [f for f in files if f.number in by_number and by_number[f.number].checksum != f.checksum]
+    if modified:
+        names = [f.filename for f in modified]
+        raise MigrationModifiedError(
+            "applied migration file(s) changed since they were applied: "
+            + ", ".join(f"{f.origin} (applied {by_number[f.number].checksum[:12]}, now {f.checksum[:12]})" for f in modified)
+            + ". Restore the original file(s) and put the change in a new migration; if the change is "
+            "deliberate and harmless (a comment, formatting), accept it with `sam-db repair "
+            + " ".join(f.version for f in modified)
+            + "` or `await sam_db.repair(dsn, versions=[...])`.",
+            files=names,
+        )
+    known = {f.number for f in files}
+    missing = [r.version for r in applied if r.number not in known]
+    if missing:
+        if strict:
+            raise UnknownMigrationError(
+                "the database has applied migrations this code does not know: "
+                + ", ".join(missing)
+                + " (a newer release migrated it?). Deploy that release, or pass strict=False.",
+                versions=missing,
+            )
+        if warn:
+            log.warning(
+                "database has applied migration(s) with no file here: %s "
+                "(probably from a newer release during a rolling deploy); continuing",
+                ", ".join(missing),
+            )
+
+
+def _pending(files: Sequence[MigrationFile], applied: Sequence[AppliedRow], limit: int | None) -> list[MigrationFile]:
+    done = {r.number for r in applied}
+    return [f for f in files if f.number not in done and (limit is None or f.number <= limit)]
+
+
+# ---------------------------------------------------------------------------------------------
+# public entry points (internal records)
+
+
+async def status(target: Target, settings: Settings) -> list[StatusRow]:
+    """Status of every migration; reads only, takes no lock, creates nothing."""
+    files = discover(settings.sources, include_bundled=settings.include_bundled)
+    async with open_link(target, purpose="status") as link:
+        applied = await _tracking.read(link.conn, TrackingSql.for_schema(settings.schema))
+    return compute_status(files, applied)
+
+
+async def migrate(target: Target, settings: Settings, to: str | int | None = None) -> list[Done]:
+    """Apply pending migrations (up to ``to``); returns what this call applied."""
+    files = discover(settings.sources, include_bundled=settings.include_bundled)
+    limit = resolve_target(files, to, allow_zero=False)
+    sql = TrackingSql.for_schema(settings.schema)
+    async with open_link(target, purpose="migrate") as link:
+        # Fast path, the common start-up case: one query, no lock.
+        applied = await _tracking.read(link.conn, sql)
+        if applied is not None:
+            _check_drift(files, applied, settings.strict, warn=True)
+            if not _pending(files, applied, limit):
+                log.debug("database is up to date (%d migrations applied)", len(applied))
+                return []
+        ctx = await _context(link, settings)
+
+        def choose(rows: list[AppliedRow]) -> _Step | None:
+            _check_drift(files, rows, settings.strict, warn=False)
+            todo = _pending(files, rows, limit)
+            if not todo:
+                return None
+            mig = todo[0]
+            if rows and mig.number < rows[-1].number:
+                log.warning("applying %s out of order: %s is already applied", mig.filename, rows[-1].version)
+            return _Step(mig, _Script(mig.sql, mig.origin, mig.transactional), "insert")
+
+        while await _run_step(ctx, choose):
+            pass
+        return ctx.done
+
+
+async def rollback(
+    target: Target, settings: Settings, *, steps: int = 1, to: str | int | None = None
+) -> list[Done]:
+    """Undo the newest ``steps`` migrations, or all above ``to``; newest first."""
+    if to is None and (not isinstance(steps, int) or steps < 1):
+        raise ConfigurationError(f"steps must be a positive integer, got {steps!r}")
+    files = discover(settings.sources, include_bundled=settings.include_bundled)
+    by_number = {f.number: f for f in files}
+    limit = resolve_target(files, to, allow_zero=True)
+    async with open_link(target, purpose="rollback") as link:
+        applied = await _tracking.read(link.conn, TrackingSql.for_schema(settings.schema)) or []
+        newest_first = sorted(applied, key=lambda r: r.number, reverse=True)
+        chosen = [r for r in newest_first if r.number > limit] if limit is not None else newest_first[:steps]
+        # Check every one before undoing any: a gap must not leave the schema half rolled back.
+        for r in chosen:
+            f = by_number.get(r.number)
+            if f is None:
+                raise RollbackUnavailableError(
+                    f"cannot roll back {r.version}_{r.name}: this code has no file for it (applied by a "
+                    "newer release?). Roll it back with the release that has it. Nothing was rolled back."
+                )
+            if f.rollback_sql is None:
+                raise RollbackUnavailableError(
+                    f"cannot roll back {f.filename}: it has no {f.version}_{f.name}.rollback.sql next to "
+                    f"{f.origin}. Write one (it must undo exactly what the migration did). "
+                    "Nothing was rolled back."
+                )
+        if not chosen:
+            return []
+        ctx = await _context(link, settings)
+        wanted = [r.number for r in chosen]
+
+        def choose(rows: list[AppliedRow]) -> _Step | None:
+            present = {r.number for r in rows}
+            while wanted and wanted[0] not in present:  # someone else rolled it back meanwhile
+                wanted.pop(0)
+            if not wanted:
+                return None
+            f = by_number[wanted.pop(0)]
+            assert f.rollback_sql is not None and f.rollback_origin is not None
+            return _Step(f, _Script(f.rollback_sql, f.rollback_origin, f.rollback_transactional), "delete")
+
+        while await _run_step(ctx, choose):
+            pass
+        return ctx.done
+
+
+async def repair(target: Target, settings: Settings, versions: Sequence[str | int] | None = None) -> list[str]:
+    """Accept changed files: store their current checksum for the ``modified`` migrations.
+
+    ``versions`` limits it to those versions (each must be modified); ``None`` accepts all.
+    Returns the versions updated.
+    """
+    files = discover(settings.sources, include_bundled=settings.include_bundled)
+    by_number = {f.number: f for f in files}
+    wanted = None if versions is None else {_number(v, "version") for v in versions}
+    async with open_link(target, purpose="repair") as link:
+        ctx = await _context(link, settings)
+        conn = link.conn
+        async with conn.transaction():
+            await _lock.acquire_xact(conn, ctx.key, wait=settings.lock_wait)
+            rows = await _tracking.read(conn, ctx.sql) or []
+            modified = [
+                r for r in rows if r.number in by_number and by_number[r.number].checksum != r.checksum
+            ]
+            if wanted is not None:
+                not_modified = wanted - {r.number for r in modified}
+                if not_modified:
+                    raise ConfigurationError(
+                        "not modified, nothing to accept for version(s): "
+                        + ", ".join(str(v) for v in sorted(not_modified))
+                    )
+                modified = [r for r in modified if r.number in wanted]
+            for r in modified:
+                f = by_number[r.number]
+                await conn.execute(ctx.sql.update_checksum, r.version, f.checksum, ALGORITHM)
+                log.warning(
+                    "accepted changed file %s: checksum %s -> %s", f.origin, r.checksum[:12], f.checksum[:12]
+                )
+        return [r.version for r in modified]
+
+
+# ---------------------------------------------------------------------------------------------
+# execution
+
+
+async def _context(link: Link, settings: Settings) -> _Ctx:
+    row = await link.conn.fetchrow(
+        """SELECT coalesce($1::text, current_schema()) AS schema,
+                  to_regnamespace(quote_ident(coalesce($1::text, current_schema()))) IS NOT NULL AS present,
+                  (SELECT n.nspname FROM pg_extension e JOIN pg_namespace n ON n.oid = e.extnamespace
+                    WHERE e.extname = 'vector') AS vector_schema""",
+        settings.schema,
+    )
+    assert row is not None
+    schema = row["schema"]
+    if schema is None:
+        raise ConfigurationError(
+            "the connection's search_path names no existing schema: pass schema='...' to choose one"
+        )
+    path = [schema]
+    for extra in (row["vector_schema"], "public"):
+        if extra and extra not in path:
+            path.append(extra)
+    return _Ctx(
+        link=link,
+        settings=settings,
+        schema=schema,
+        search_path=", ".join(quote_ident(p) for p in path),
+        key=_lock.lock_key(schema),
+        sql=TrackingSql.for_schema(schema),
+        schema_exists=bool(row["present"]),
+    )
+
+
+async def _prepare_tx(ctx: _Ctx, conn: asyncpg.Connection) -> None:
+    """Inside a transaction holding the lock: session settings, schema and tracking table."""
+    await conn.execute(
+        "SELECT set_config('search_path', $1, true), set_config('lock_timeout', $2, true)",
+        ctx.search_path,
+        f"{int(ctx.settings.lock_timeout * 1000)}ms",
+    )
+    if not ctx.ensured:
+        if not ctx.schema_exists:
+            await conn.execute(f"CREATE SCHEMA IF NOT EXISTS {quote_ident(ctx.schema)}")
+        await conn.execute(ctx.sql.create)
+        ctx.ensured = True
+
+
+async def _run_step(ctx: _Ctx, choose: Callable[[list[AppliedRow]], _Step | None]) -> bool:
+    """Run one step in its own locked transaction; False when there was nothing left to do."""
+    conn = ctx.link.conn
+    attempt = 0
+    while True:
+        step: _Step | None = None
+        try:
+            async with conn.transaction():
+                await _lock.acquire_xact(conn, ctx.key, wait=ctx.settings.lock_wait)
+                await _prepare_tx(ctx, conn)
+                step = choose(_tracking.rows(await conn.fetch(ctx.sql.select)))
+                if step is None:
+                    return False
+                if not step.script.transactional and ctx.link.second is None:
+                    pass  # handled below, outside this transaction
+                else:
+                    started = time.perf_counter()
+                    if step.script.transactional:
+                        await conn.execute(step.script.sql)
+                    else:
+                        await _run_outside_tx(ctx, step)
+                    elapsed = (time.perf_counter() - started) * 1000
+                    await _record(ctx, conn, step, elapsed)
+            if not step.script.transactional and ctx.link.second is None:
+                return await _run_single_connection(ctx, step)
+            ctx.done.append(Done(step.migration, elapsed))
+            _log_done(step, elapsed)
+            return True
+        except asyncpg.LockNotAvailableError as exc:
+            assert step is not None
+            attempt += 1
+            if attempt > ctx.settings.lock_retries:
+                raise DDLLockTimeoutError(
+                    f"{_verb(step)} {step.script.origin} waited more than lock_timeout="
+                    f"{ctx.settings.lock_timeout:g}s for a table lock, {attempt} times: {exc}. "
+                    "A long transaction holds a lock on a table it changes; find it in pg_stat_activity "
+                    "or pg_locks and end it, or raise lock_timeout / lock_retries.",
+                    file=step.script.origin,
+                    sqlstate=exc.sqlstate,
+                ) from None
+            delay = min(0.25 * 2**attempt, 10.0)
+            log.warning(
+                "%s %s hit lock_timeout (%s); retry %d/%d in %.1f s",
+                _verb(step), step.migration.filename, exc, attempt, ctx.settings.lock_retries, delay,
+            )
+            await asyncio.sleep(delay)
+        except asyncpg.PostgresError as exc:
+            if step is None:
+                raise MigrationError(
+                    f"could not prepare schema {ctx.schema!r} for migrations: {_describe(exc)}. "
+                    "The user needs CREATE on the database (for a new schema) or on the schema."
+                ) from None
+            if not step.script.transactional:
+                raise
+            raise await _failure(ctx, step, exc) from None
+
+
+def _verb(step: _Step) -> str:
+    return "migration" if step.record == "insert" else "rollback of"
+
+
+def _log_done(step: _Step, elapsed: float) -> None:
+    what = "applied" if step.record == "insert" else "rolled back"
+    log.info("%s %s in %.1f ms", what, step.migration.filename, elapsed)
+
+
+async def _record(ctx: _Ctx, conn: asyncpg.Connection, step: _Step, elapsed: float) -> None:
+    m = step.migration
+    if step.record == "insert":
+        await conn.execute(ctx.sql.insert, m.version, m.name, m.checksum, ALGORITHM, elapsed)
+    else:
+        await conn.execute(ctx.sql.delete, m.version)
+
+
+_INVALID_INDEXES = """
+SELECT format('%I.%I', n.nspname, c.relname) AS name
+FROM pg_index i JOIN pg_class c ON c.oid = i.indexrelid JOIN pg_namespace n ON n.oid = c.relnamespace
+WHERE NOT i.indisvalid
+"""
+
+
+async def _statements_outside_tx(ctx: _Ctx, work: asyncpg.Connection, step: _Step) -> None:
+    """Send each statement of a no-transaction script alone, then check for INVALID indexes."""
+    script = step.script
+    try:
+        statements = split_statements(script.sql)
+    except SqlSyntaxError as exc:
+        raise MigrationFailedError(f"{script.origin}: {exc}", file=script.origin, line=exc.line) from None
+    before = {r["name"] for r in await work.fetch(_INVALID_INDEXES)}
+    for index, st in enumerate(statements, 1):
+        try:
+            await work.execute(st.sql)
+        except asyncpg.PostgresError as exc:
+            after = {r["name"] for r in await work.fetch(_INVALID_INDEXES)}
+            left = sorted(after - before)
+            msg = (
+                f"{script.origin} failed at line {st.line} (statement {index} of {len(statements)}): "
+                f"{_describe(exc)}\n  {_excerpt(st.sql)}\n"
+                f"This file runs outside a transaction: its first {index - 1} statement(s) stayed applied."
+            )
+            if left:
+                raise InvalidIndexError(
+                    msg
+                    + f" It left INVALID index(es) behind: {', '.join(left)}. Drop them "
+                    "(DROP INDEX CONCURRENTLY name) before re-running: CREATE INDEX CONCURRENTLY IF NOT "
+                    "EXISTS would skip an invalid index, not rebuild it.",
+                    file=script.origin,
+                    indexes=left,
+                    statement=st.sql,
+                    line=st.line,
+                    sqlstate=exc.sqlstate,
+                ) from None
+            raise MigrationFailedError(
+                msg, file=script.origin, statement=st.sql, line=st.line, sqlstate=exc.sqlstate
+            ) from None
+
+
+async def _run_outside_tx(ctx: _Ctx, step: _Step) -> None:
+    """Run a no-transaction script on a second connection while ours holds the lock."""
+    assert ctx.link.second is not None and ctx.link.release_second is not None
+    work = await ctx.link.second()
+    try:
+        await work.execute(
+            "SELECT set_config('search_path', $1, false), set_config('lock_timeout', $2, false)",
+            ctx.search_path,
+            f"{int(ctx.settings.lock_timeout * 1000)}ms",
+        )
+        try:
+            await _statements_outside_tx(ctx, work, step)
+        finally:
+            await work.execute("RESET search_path; RESET lock_timeout")
+    finally:
+        await ctx.link.release_second(work)
+
+
+async def _run_single_connection(ctx: _Ctx, step: _Step) -> bool:
+    """No second connection (a lone asyncpg.Connection, or a pool of one): use a session lock."""
+    conn = ctx.link.conn
+    await _lock.acquire_session(conn, ctx.key, wait=ctx.settings.lock_wait)
+    try:
+        rows = _tracking.rows(await conn.fetch(ctx.sql.select))
+        applied = {r.number for r in rows}
+        wanted = step.record == "insert"
+        if (step.migration.number in applied) == wanted:  # another process did it meanwhile
+            return True
+        await conn.execute(
+            "SELECT set_config('search_path', $1, false), set_config('lock_timeout', $2, false)",
+            ctx.search_path,
+            f"{int(ctx.settings.lock_timeout * 1000)}ms",
+        )
+        try:
+            started = time.perf_counter()
+            await _statements_outside_tx(ctx, conn, step)
+            elapsed = (time.perf_counter() - started) * 1000
+            await _record(ctx, conn, step, elapsed)
+        finally:
+            await conn.execute("RESET search_path; RESET lock_timeout")
+    finally:
+        await _lock.release_session(conn, ctx.key)
+    ctx.done.append(Done(step.migration, elapsed))
+    _log_done(step, elapsed)
+    return True
+
+
+# ---------------------------------------------------------------------------------------------
+# error reporting
+
+_EXTENSION_RE = re.compile(r'extension "([^"]+)"')
+
+
+def _describe(exc: asyncpg.PostgresError) -> str:
+    text = f"{exc.__class__.__name__}: {exc}"
+    detail = getattr(exc, "detail", None)
+    hint = getattr(exc, "hint", None)
+    if detail:
+        text += f" (detail: {detail})"
+    if hint:
+        text += f" (hint: {hint})"
+    return f"{text} [SQLSTATE {exc.sqlstate}]"
+
+
+def _excerpt(sql: str, limit: int = 300) -> str:
+    one = " ".join(sql.split())
+    return one if len(one) <= limit else one[: limit - 1] + "…"
+
+
+def _missing_extension(step: _Step, exc: asyncpg.PostgresError) -> ExtensionMissingError | None:
+    message = str(exc)
+    m = _EXTENSION_RE.search(message)
+    if exc.sqlstate not in ("0A000", "58P01") or m is None or "control file" not in (
+        message + str(getattr(exc, "detail", "") or "")
+    ) and "not available" not in message:
+        return None
+    name = m.group(1)
+    how = (
+        "pgvector is not installed on this PostgreSQL server. Install it on the server (Debian/Ubuntu "
+        "with the PGDG repository: apt install postgresql-<major>-pgvector; macOS: brew install "
+        "pgvector; or build it: https://github.com/pgvector/pgvector#installation), or use the "
+        "embedded server, which has it: pip install 'sam-db[embedded]' and run without a DSN."
+        if name == "vector"
+        else f"Install the {name} extension on the PostgreSQL server."
+    )
+    return ExtensionMissingError(
+        f"{step.script.origin} needs the PostgreSQL extension {name!r}, which this server does not "
+        f"have: {exc}. {how} The migration was rolled back; earlier migrations stay applied.",
+        extension=name,
+    )
+
+
+async def _failure(ctx: _Ctx, step: _Step, exc: asyncpg.PostgresError) -> Exception:
+    """The typed error for a failed transactional script, naming the failing statement."""
+    missing = _missing_extension(step, exc)
+    if missing is not None:
+        return missing
+    script = step.script
+    where: Statement | None = None
+    cause = exc
+    position = getattr(exc, "position", None)
+    try:
+        statements = split_statements(script.sql)
+    except SqlSyntaxError:
+        statements = []
+    if position:
+        line, col = line_and_column(script.sql, int(position))
+        where = next((s for s in reversed(statements) if s.line <= line), None)
+        loc = f"line {line}, column {col}"
+    else:
+        found = await _locate(ctx, statements)
+        if found is not None:
+            where, located = found
+            cause = located or exc
+        loc = f"line {where.line}" if where else "an unknown statement"
+    index = f" (statement {statements.index(where) + 1} of {len(statements)})" if where else ""
+    text = (
+        f"{_verb(step)} {script.origin} failed at {loc}{index}: {_describe(cause)}"
+        + (f"\n  {_excerpt(where.sql)}" if where else "")
+        + "\nIts transaction was rolled back: nothing of it was applied."
+    )
+    return MigrationFailedError(
+        text,
+        file=script.origin,
+        statement=where.sql if where else None,
+        line=where.line if where else None,
+        sqlstate=cause.sqlstate,
+    )
+
+
+async def _locate(
+    ctx: _Ctx, statements: list[Statement]
+) -> tuple[Statement, asyncpg.PostgresError | None] | None:
+    """Find which statement fails by replaying them one by one in a transaction rolled back after.
+
+    PostgreSQL reports no statement index for a multi-statement query, and a runtime error (unlike a
+    syntax error) carries no position, so this replay is how the error can name the statement.
+    """
+    if len(statements) == 1:
+        return statements[0], None
+    conn = ctx.link.conn
+    tx = conn.transaction()
+    await tx.start()
+    try:
+        await conn.execute(
+            "SELECT set_config('search_path', $1, true), set_config('lock_timeout', '1s', true)",
+            ctx.search_path,
+        )
+        for st in statements:
+            try:
+                await conn.execute(st.sql)
+            except asyncpg.PostgresError as exc:
+                return st, exc
+        return None
+    except asyncpg.PostgresError:
+        return None
+    finally:
+        await tx.rollback()

@@ -1,0 +1,50 @@
+"""Pydantic models of the migration API: what ``migrate``, ``status`` and ``rollback`` return."""
+
+from __future__ import annotations
+
+from datetime import datetime
+from typing import Literal
+
+from pydantic import BaseModel, ConfigDict
+
+
+class Migration(BaseModel):
+    """A migration file, as applied or rolled back by a call."""
+
+    model_config = ConfigDict(frozen=True)
+
+    version: str
+    """Numeric file prefix as written, e.g. ``"001"``."""
+    name: str
+    """The rest of the file name, e.g. ``"initial_schema"``."""
+    filename: str
+    origin: str
+    """Where the file came from (a path or a package resource)."""
+    checksum: str
+    """Hex sha256 of the file with line endings normalised to LF."""
+    checksum_algorithm: str = "sha256"
+    transactional: bool
+    has_rollback: bool
+    execution_ms: float | None = None
+    """How long its SQL took in this call (applied or rolled back)."""
+
+
+class MigrationStatus(BaseModel):
+    """Where one migration stands in one database."""
+
+    model_config = ConfigDict(frozen=True)
+
+    version: str
+    name: str
+    state: Literal["applied", "pending", "modified", "missing"]
+    """``applied``; ``pending`` (file, not applied); ``modified`` (applied, file changed since);
+    ``missing`` (applied, no file here: a newer release applied it)."""
+    applied_at: datetime | None = None
+    checksum: str | None = None
+    """Checksum of the file here (of the applied row when ``missing``)."""
+    applied_checksum: str | None = None
+    """Checksum recorded when it was applied."""
+    execution_ms: float | None = None
+    origin: str | None = None
+    transactional: bool | None = None
+    has_rollback: bool | None = None

@@ -1,0 +1,104 @@
+"""The ``schema_migrations`` tracking table: its DDL and the statements that read and write it.
+
+Names are built once per schema with :func:`quote_ident`; values always travel as parameters.
+"""
+
+from __future__ import annotations
+
+from dataclasses import dataclass
+from datetime import datetime
+from typing import Any
+
+import asyncpg
+
+from ._ident import quote_ident
+
+TABLE = "schema_migrations"
+
+
+@dataclass(frozen=True, slots=True)
+class AppliedRow:
+    """One row of the tracking table: a migration applied to this database."""
+
+    version: str
+    name: str
+    checksum: str
+    checksum_algorithm: str
+    applied_at: datetime
+    execution_ms: float
+
+    @property
+    def number(self) -> int:
+        return int(self.version)
+
+
+@dataclass(frozen=True, slots=True)
+class TrackingSql:
+    """The tracking-table statements for one schema (``None``: unqualified, the search_path's)."""
+
+    table: str
+
+    @classmethod
+    def for_schema(cls, schema: str | None) -> TrackingSql:
+        name = quote_ident(TABLE)
+        return cls(table=f"{quote_ident(schema)}.{name}" if schema else name)
+
+    @property
+    def create(self) -> str:
+        return f"""CREATE TABLE IF NOT EXISTS {self.table} (
+    version            text PRIMARY KEY CHECK (version ~ '^[0-9]+$'),
+    name               text NOT NULL,
+    checksum           text NOT NULL,
+    checksum_algorithm text NOT NULL DEFAULT 'sha256',
+    applied_at         timestamptz NOT NULL DEFAULT clock_timestamp(),
+    execution_ms       double precision NOT NULL,
+    applied_by         text NOT NULL DEFAULT current_user
+)"""
+
+    @property
+    def select(self) -> str:
+        return (
+            "SELECT version, name, checksum, checksum_algorithm, applied_at, execution_ms "
+            f"FROM {self.table}"
+        )
+
+    @property
+    def insert(self) -> str:
+        return (
+            f"INSERT INTO {self.table} (version, name, checksum, checksum_algorithm, execution_ms) "
+            "VALUES ($1, $2, $3, $4, $5)"
+        )
+
+    @property
+    def delete(self) -> str:
+        return f"DELETE FROM {self.table} WHERE version = $1"
+
+    @property
+    def update_checksum(self) -> str:
+        return f"UPDATE {self.table} SET checksum = $2, checksum_algorithm = $3 WHERE version = $1"
+
+
+def rows(records: list[Any]) -> list[AppliedRow]:
+    """Tracking rows from fetched records, ordered by numeric version."""
+    out = [
+        AppliedRow(
+            version=r["version"],
+            name=r["name"],
+            checksum=r["checksum"],
+            checksum_algorithm=r["checksum_algorithm"],
+            applied_at=r["applied_at"],
+            execution_ms=float(r["execution_ms"]),
+        )
+        for r in records
+    ]
+    out.sort(key=lambda r: r.number)
+    return out
+
+
+async def read(conn: asyncpg.Connection, sql: TrackingSql) -> list[AppliedRow] | None:
+    """The applied migrations, or ``None`` when the table (or its schema) does not exist yet."""
+    try:
+        records = await conn.fetch(sql.select)
+    except (asyncpg.UndefinedTableError, asyncpg.InvalidSchemaNameError):
+        return None
+    return rows(records)

@@ -1,0 +1,76 @@
+"""Shared fixtures: one real PostgreSQL server per test process, a fresh database per test.
+
+The server is ``DATABASE_URL`` when set, otherwise an embedded PostgreSQL 18 + pgvector started in a
+temporary directory (one per xdist worker) with durability off, since it is thrown away.
+"""
+
+from __future__ import annotations
+
+import asyncio
+import os
+import uuid
+from collections.abc import Iterator
+from pathlib import Path
+
+import asyncpg
+import pytest
+
+from sam_db._embedded import NON_DURABLE_SETTINGS, embedded_dsn, start_embedded
+from sam_db._ident import quote_ident
+
+
+def _with_database(dsn: str, database: str) -> str:
+    """``dsn`` pointing at ``database`` instead (URL form DSNs only, which is what tests use)."""
+    from urllib.parse import urlsplit, urlunsplit
+
+    parts = urlsplit(dsn)
+    return urlunsplit(parts._replace(path="/" + database))
+
+
+async def _admin(dsn: str, *statements: str) -> None:
+    conn = await asyncpg.connect(dsn)
+    try:
+        for sql in statements:
+            await conn.execute(sql)
+    finally:
+        await conn.close()
+
+
+@pytest.fixture(scope="session")
+def pg_admin_dsn(tmp_path_factory: pytest.TempPathFactory) -> Iterator[str]:
+    """DSN of a superuser connection to the test server's maintenance database."""
+    url = os.environ.get("DATABASE_URL")
+    if url:
+        yield url
+        return
+    datadir = Path(tmp_path_factory.mktemp("pg")) / "data"
+    server = start_embedded(datadir, cleanup="delete")
+    dsn = embedded_dsn(server)
+    settings = [
+        f"ALTER SYSTEM SET {name} = {quote_ident(value)}" for name, value in NON_DURABLE_SETTINGS.items()
+    ]
+    asyncio.run(_admin(dsn, *settings, "SELECT pg_reload_conf()"))
+    try:
+        yield dsn
+    finally:
+        server.cleanup()
+
+
+@pytest.fixture
+def db_dsn(pg_admin_dsn: str) -> Iterator[str]:
+    """DSN of a brand-new, empty database, dropped after the test."""
+    name = f"t_{uuid.uuid4().hex[:16]}"
+    asyncio.run(_admin(pg_admin_dsn, f"CREATE DATABASE {quote_ident(name)}"))
+    try:
+        yield _with_database(pg_admin_dsn, name)
+    finally:
+        asyncio.run(_admin(pg_admin_dsn, f"DROP DATABASE IF EXISTS {quote_ident(name)} WITH (FORCE)"))
+
+
+@pytest.fixture
+def migrated_dsn(db_dsn: str) -> str:
+    """DSN of a fresh database with every bundled migration applied."""
+    from sam_db import migrate
+
+    asyncio.run(migrate(db_dsn))
+    return db_dsn
