@@ -514,6 +514,11 @@ async def _statements_outside_tx(ctx: _Ctx, work: asyncpg.Connection, step: _Ste
 async def _run_outside_tx(ctx: _Ctx, step: _Step) -> None:
     """Run a no-transaction script on a second connection while ours holds the lock."""
     assert ctx.link.second is not None and ctx.link.release_second is not None
+    # The lock transaction stays open while the script runs. After an extended-protocol query it
+    # keeps a snapshot (its xmin shows in pg_stat_activity) while idle, and CREATE INDEX
+    # CONCURRENTLY waits for every transaction with an older snapshot: it would wait for us. A
+    # simple-protocol query drops that snapshot.
+    await ctx.link.conn.execute("SELECT")
     work = await ctx.link.second()
     try:
         await work.execute(
