@@ -47,7 +47,8 @@ def pg_admin_dsn(tmp_path_factory: pytest.TempPathFactory) -> Iterator[str]:
     server = start_embedded(datadir, cleanup="delete")
     dsn = embedded_dsn(server)
     settings = [
-        f"ALTER SYSTEM SET {name} = {quote_ident(value)}" for name, value in NON_DURABLE_SETTINGS.items()
+        f"ALTER SYSTEM SET {name} = {quote_ident(value)}"
+        for name, value in NON_DURABLE_SETTINGS.items()
     ]
     asyncio.run(_admin(dsn, *settings, "SELECT pg_reload_conf()"))
     try:
@@ -64,7 +65,9 @@ def db_dsn(pg_admin_dsn: str) -> Iterator[str]:
     try:
         yield _with_database(pg_admin_dsn, name)
     finally:
-        asyncio.run(_admin(pg_admin_dsn, f"DROP DATABASE IF EXISTS {quote_ident(name)} WITH (FORCE)"))
+        asyncio.run(
+            _admin(pg_admin_dsn, f"DROP DATABASE IF EXISTS {quote_ident(name)} WITH (FORCE)")
+        )
 
 
 @pytest.fixture

@@ -9,9 +9,9 @@ import sys
 from pathlib import Path
 
 import pytest
+from tests.helpers import write_migrations
 
 from sam_db.cli import EXIT_CHECK_FAILED, EXIT_ERROR, main
-from tests.helpers import write_migrations
 
 
 def run(capsys: pytest.CaptureFixture[str], *argv: str) -> tuple[int, str, str]:
@@ -20,7 +20,9 @@ def run(capsys: pytest.CaptureFixture[str], *argv: str) -> tuple[int, str, str]:
     return code, out, err
 
 
-def test_status_prints_a_table_of_pending_migrations(db_dsn: str, capsys: pytest.CaptureFixture[str]) -> None:
+def test_status_prints_a_table_of_pending_migrations(
+    db_dsn: str, capsys: pytest.CaptureFixture[str]
+) -> None:
     code, out, _ = run(capsys, "status", "--dsn", db_dsn)
     assert code == 0
     assert out.splitlines()[0].split() == ["VERSION", "NAME", "STATE", "APPLIED", "AT", "MS"]
@@ -41,20 +43,28 @@ def test_migrate_then_status_json(db_dsn: str, capsys: pytest.CaptureFixture[str
     ]
 
 
-def test_migrate_when_up_to_date_says_so(migrated_dsn: str, capsys: pytest.CaptureFixture[str]) -> None:
+def test_migrate_when_up_to_date_says_so(
+    migrated_dsn: str, capsys: pytest.CaptureFixture[str]
+) -> None:
     code, out, _ = run(capsys, "migrate", "--dsn", migrated_dsn)
     assert code == 0 and "up to date" in out
 
 
-def test_status_check_fails_while_migrations_are_pending(db_dsn: str, capsys: pytest.CaptureFixture[str]) -> None:
+def test_status_check_fails_while_migrations_are_pending(
+    db_dsn: str, capsys: pytest.CaptureFixture[str]
+) -> None:
     assert run(capsys, "status", "--dsn", db_dsn, "--check")[0] == EXIT_CHECK_FAILED
 
 
-def test_status_check_passes_when_up_to_date(migrated_dsn: str, capsys: pytest.CaptureFixture[str]) -> None:
+def test_status_check_passes_when_up_to_date(
+    migrated_dsn: str, capsys: pytest.CaptureFixture[str]
+) -> None:
     assert run(capsys, "status", "--dsn", migrated_dsn, "--check")[0] == 0
 
 
-def test_status_check_fails_on_a_modified_file(db_dsn: str, tmp_path: Path, capsys: pytest.CaptureFixture[str]) -> None:
+def test_status_check_fails_on_a_modified_file(
+    db_dsn: str, tmp_path: Path, capsys: pytest.CaptureFixture[str]
+) -> None:
     src = write_migrations(tmp_path, {"005_x.sql": "CREATE TABLE x (id int);"})
     assert run(capsys, "migrate", "--dsn", db_dsn, "--source", str(src))[0] == 0
     (src / "005_x.sql").write_text("CREATE TABLE x (id bigint);")
@@ -75,45 +85,60 @@ def test_rollback_to_target(migrated_dsn: str, capsys: pytest.CaptureFixture[str
     assert code == 0 and out.count("rolled back") == 4
 
 
-def test_dsn_comes_from_database_url(db_dsn: str, capsys: pytest.CaptureFixture[str], monkeypatch: pytest.MonkeyPatch) -> None:
+def test_dsn_comes_from_database_url(
+    db_dsn: str, capsys: pytest.CaptureFixture[str], monkeypatch: pytest.MonkeyPatch
+) -> None:
     monkeypatch.setenv("DATABASE_URL", db_dsn)
     code, out, err = run(capsys, "status")
     assert code == 0 and "4 pending" in out and "embedded" not in err
 
 
-def test_repair_accepts_a_modified_file(db_dsn: str, tmp_path: Path, capsys: pytest.CaptureFixture[str]) -> None:
+def test_repair_accepts_a_modified_file(
+    db_dsn: str, tmp_path: Path, capsys: pytest.CaptureFixture[str]
+) -> None:
     src = write_migrations(tmp_path, {"005_x.sql": "CREATE TABLE x (id int);"})
     run(capsys, "migrate", "--dsn", db_dsn, "--source", str(src))
     (src / "005_x.sql").write_text("-- documented\nCREATE TABLE x (id int);")
-    code, err_out, err = run(capsys, "migrate", "--dsn", db_dsn, "--source", str(src))
+    code, _, err = run(capsys, "migrate", "--dsn", db_dsn, "--source", str(src))
     assert code == EXIT_ERROR and "005_x.sql" in err and "sam-db repair 005" in err
     code, out, _ = run(capsys, "repair", "--dsn", db_dsn, "--source", str(src), "005")
     assert code == 0 and "005" in out
     assert run(capsys, "status", "--dsn", db_dsn, "--source", str(src), "--check")[0] == 0
 
 
-def test_new_creates_the_next_numbered_file_and_its_rollback(tmp_path: Path, capsys: pytest.CaptureFixture[str]) -> None:
+def test_new_creates_the_next_numbered_file_and_its_rollback(
+    tmp_path: Path, capsys: pytest.CaptureFixture[str]
+) -> None:
     folder = tmp_path / "migrations"
-    code, out, _ = run(capsys, "new", "add tags", "--dir", str(folder))
+    code, _, _ = run(capsys, "new", "add tags", "--dir", str(folder))
     assert code == 0
-    assert sorted(p.name for p in folder.iterdir()) == ["005_add_tags.rollback.sql", "005_add_tags.sql"]
+    assert sorted(p.name for p in folder.iterdir()) == [
+        "005_add_tags.rollback.sql",
+        "005_add_tags.sql",
+    ]
     run(capsys, "new", "more", "--dir", str(folder))
     assert (folder / "006_more.sql").exists()
 
 
-def test_new_rejects_a_name_that_cannot_be_a_file_name(tmp_path: Path, capsys: pytest.CaptureFixture[str]) -> None:
+def test_new_rejects_a_name_that_cannot_be_a_file_name(
+    tmp_path: Path, capsys: pytest.CaptureFixture[str]
+) -> None:
     code, _, err = run(capsys, "new", "../../etc", "--dir", str(tmp_path))
     assert code == EXIT_ERROR and "migration name" in err
 
 
-def test_seed_loads_sample_data_and_is_idempotent(migrated_dsn: str, capsys: pytest.CaptureFixture[str]) -> None:
+def test_seed_loads_sample_data_and_is_idempotent(
+    migrated_dsn: str, capsys: pytest.CaptureFixture[str]
+) -> None:
     code, first, _ = run(capsys, "seed", "--dsn", migrated_dsn)
     assert code == 0 and "workflows" in first
     code, second, _ = run(capsys, "seed", "--dsn", migrated_dsn)
     assert code == 0 and first == second
 
 
-def test_seed_refuses_an_unmigrated_database(db_dsn: str, capsys: pytest.CaptureFixture[str]) -> None:
+def test_seed_refuses_an_unmigrated_database(
+    db_dsn: str, capsys: pytest.CaptureFixture[str]
+) -> None:
     code, _, err = run(capsys, "seed", "--dsn", db_dsn)
     assert code == EXIT_ERROR and "sam-db migrate" in err
 
@@ -126,7 +151,14 @@ def test_schema_option(db_dsn: str, capsys: pytest.CaptureFixture[str]) -> None:
 
 def test_errors_are_one_line_without_traceback(tmp_path: Path) -> None:
     proc = subprocess.run(
-        [sys.executable, "-m", "sam_db", "status", "--dsn", "postgresql://u:hunter2@127.0.0.1:1/db"],
+        [
+            sys.executable,
+            "-m",
+            "sam_db",
+            "status",
+            "--dsn",
+            "postgresql://u:hunter2@127.0.0.1:1/db",
+        ],
         capture_output=True,
         text=True,
         timeout=60,
@@ -140,12 +172,22 @@ def test_errors_are_one_line_without_traceback(tmp_path: Path) -> None:
 def test_embedded_default_when_no_dsn(tmp_path: Path) -> None:
     env = {k: v for k, v in os.environ.items() if k != "DATABASE_URL"}
     proc = subprocess.run(
-        [sys.executable, "-m", "sam_db", "migrate"], capture_output=True, text=True, timeout=120, cwd=tmp_path, env=env
+        [sys.executable, "-m", "sam_db", "migrate"],
+        capture_output=True,
+        text=True,
+        timeout=120,
+        cwd=tmp_path,
+        env=env,
     )
     assert proc.returncode == 0, proc.stderr
     assert "embedded PostgreSQL" in proc.stderr and "applied 004_memory_system.sql" in proc.stdout
     assert (tmp_path / ".sam_db" / "pgdata" / "PG_VERSION").exists()
     again = subprocess.run(
-        [sys.executable, "-m", "sam_db", "status", "--check"], capture_output=True, text=True, timeout=120, cwd=tmp_path, env=env
+        [sys.executable, "-m", "sam_db", "status", "--check"],
+        capture_output=True,
+        text=True,
+        timeout=120,
+        cwd=tmp_path,
+        env=env,
     )
     assert again.returncode == 0 and "4 applied" in again.stdout

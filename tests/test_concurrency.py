@@ -2,15 +2,16 @@
 
 from __future__ import annotations
 
+import asyncio
 import json
 import subprocess
 import sys
 import textwrap
 
 import pytest
+from tests.helpers import fetchval
 
 import sam_db
-from tests.helpers import fetchval
 
 PROCESSES = 10
 
@@ -29,24 +30,29 @@ _CHILD = textwrap.dedent(
 
 
 @pytest.mark.slow
-async def test_many_processes_migrating_at_once_apply_each_migration_exactly_once(db_dsn: str) -> None:
+def test_many_processes_migrating_at_once_apply_each_migration_exactly_once(
+    db_dsn: str,
+) -> None:
     procs = [
         subprocess.Popen(
-            [sys.executable, "-c", _CHILD, db_dsn], stdout=subprocess.PIPE, stderr=subprocess.PIPE, text=True
+            [sys.executable, "-c", _CHILD, db_dsn],
+            stdout=subprocess.PIPE,
+            stderr=subprocess.PIPE,
+            text=True,
         )
         for _ in range(PROCESSES)
     ]
     outputs = [p.communicate(timeout=120) for p in procs]
-    for p, (_, err) in zip(procs, outputs):
+    for p, (_, err) in zip(procs, outputs, strict=True):
         assert p.returncode == 0, err
     applied = [v for out, _ in outputs for v in json.loads(out)]
     assert sorted(applied) == ["001", "002", "003", "004"]
-    assert await fetchval(db_dsn, "SELECT count(*) FROM schema_migrations") == 4
-    assert [r.state for r in await sam_db.status(db_dsn)] == ["applied"] * 4
+    assert asyncio.run(fetchval(db_dsn, "SELECT count(*) FROM schema_migrations")) == 4
+    assert [r.state for r in asyncio.run(sam_db.status(db_dsn))] == ["applied"] * 4
 
 
 @pytest.mark.slow
-async def test_killed_migrator_leaves_no_stale_lock(db_dsn: str) -> None:
+def test_killed_migrator_leaves_no_stale_lock(db_dsn: str) -> None:
     # A process that holds the migration lock and is killed: its transaction dies with it.
     holder = subprocess.Popen(
         [
@@ -74,6 +80,6 @@ async def test_killed_migrator_leaves_no_stale_lock(db_dsn: str) -> None:
         assert holder.stdout is not None and holder.stdout.readline().strip() == "locked"
         holder.kill()
         holder.wait(timeout=10)
-        assert len(await sam_db.migrate(db_dsn, lock_wait=30)) == 4
+        assert len(asyncio.run(sam_db.migrate(db_dsn, lock_wait=30))) == 4
     finally:
         holder.kill()

@@ -7,11 +7,11 @@ from importlib import resources
 from pathlib import Path
 
 import pytest
+from tests.helpers import write_migrations
 
 from sam_db._checksum import checksum
 from sam_db._sources import discover
 from sam_db.errors import DuplicateMigrationError, MigrationFileError
-from tests.helpers import write_migrations
 
 
 def test_bundled_migrations_are_001_to_004_in_order() -> None:
@@ -57,13 +57,13 @@ def test_same_number_with_different_padding_is_an_error(tmp_path: Path) -> None:
 
 def test_badly_named_sql_file_is_an_error(tmp_path: Path) -> None:
     write_migrations(tmp_path, {"add_things.sql": ""})
-    with pytest.raises(MigrationFileError, match="NNN_name.sql"):
+    with pytest.raises(MigrationFileError, match=r"NNN_name\.sql"):
         discover([tmp_path], include_bundled=False)
 
 
 def test_rollback_without_migration_is_an_error(tmp_path: Path) -> None:
     write_migrations(tmp_path, {"007_x.rollback.sql": ""})
-    with pytest.raises(MigrationFileError, match="007_x.rollback.sql"):
+    with pytest.raises(MigrationFileError, match=r"007_x\.rollback\.sql"):
         discover([tmp_path], include_bundled=False)
 
 
@@ -89,6 +89,9 @@ def test_checksum_ignores_line_ending_style() -> None:
 def test_no_transaction_directive_on_first_line(tmp_path: Path) -> None:
     write_migrations(
         tmp_path,
-        {"001_a.sql": "-- sam_db: no-transaction\nCREATE INDEX CONCURRENTLY i ON t (x);", "002_b.sql": "SELECT 1;"},
+        {
+            "001_a.sql": "-- sam_db: no-transaction\nCREATE INDEX CONCURRENTLY i ON t (x);",
+            "002_b.sql": "SELECT 1;",
+        },
     )
     assert [m.transactional for m in discover([tmp_path], include_bundled=False)] == [False, True]

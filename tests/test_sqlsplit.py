@@ -31,7 +31,10 @@ def test_escape_string_with_backslash_quote() -> None:
 
 
 def test_quoted_identifier_with_semicolon() -> None:
-    assert sqls('CREATE TABLE "a;b" (x int); SELECT 1') == ['CREATE TABLE "a;b" (x int)', "SELECT 1"]
+    assert sqls('CREATE TABLE "a;b" (x int); SELECT 1') == [
+        'CREATE TABLE "a;b" (x int)',
+        "SELECT 1",
+    ]
 
 
 def test_dollar_quoted_function_body() -> None:
@@ -44,7 +47,10 @@ def test_anonymous_dollar_quote() -> None:
 
 
 def test_nested_block_comment() -> None:
-    assert sqls("/* a; /* b; */ c; */ SELECT 1; SELECT 2") == ["/* a; /* b; */ c; */ SELECT 1", "SELECT 2"]
+    assert sqls("/* a; /* b; */ c; */ SELECT 1; SELECT 2") == [
+        "/* a; /* b; */ c; */ SELECT 1",
+        "SELECT 2",
+    ]
 
 
 def test_line_comment_with_semicolon() -> None:

@@ -65,7 +65,11 @@ def __getattr__(name: str) -> Any:
     module = _LAZY.get(name)
     if module is None:
         raise AttributeError(f"module 'sam_db' has no attribute {name!r}")
-    value = importlib.import_module(module) if name == "errors" else getattr(importlib.import_module(module), name)
+    value = (
+        importlib.import_module(module)
+        if name == "errors"
+        else getattr(importlib.import_module(module), name)
+    )
     globals()[name] = value
     return value
 

@@ -70,7 +70,9 @@ async def migrate(
     for raise :class:`~sam_db.errors.UnknownMigrationError` instead of a warning. When nothing is
     pending this costs one query and takes no lock.
     """
-    settings = _settings(schema, sources, include_bundled, lock_wait, lock_timeout, lock_retries, strict)
+    settings = _settings(
+        schema, sources, include_bundled, lock_wait, lock_timeout, lock_retries, strict
+    )
     return [_model(d) for d in await _engine.migrate(dsn, settings, target)]
 
 

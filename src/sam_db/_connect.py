@@ -12,8 +12,7 @@ import os
 import socket
 from collections.abc import AsyncIterator, Awaitable, Callable
 from contextlib import asynccontextmanager
-from dataclasses import dataclass
-from typing import Any, Union
+from typing import Any, Union, cast
 
 import asyncpg
 
@@ -68,7 +67,6 @@ async def connect(dsn: str, *, purpose: str, timeout: float = 10.0) -> asyncpg.C
     return conn
 
 
-@dataclass
 class Link:
     """The connection the engine works on, plus a way to get a second one when possible.
 
@@ -76,9 +74,17 @@ class Link:
     migration lock inside an open transaction.
     """
 
-    conn: asyncpg.Connection
-    second: Callable[[], Awaitable[asyncpg.Connection]] | None = None
-    release_second: Callable[[asyncpg.Connection], Awaitable[None]] | None = None
+    __slots__ = ("conn", "release_second", "second")
+
+    def __init__(
+        self,
+        conn: asyncpg.Connection,
+        second: Callable[[], Awaitable[asyncpg.Connection]] | None = None,
+        release_second: Callable[[asyncpg.Connection], Awaitable[None]] | None = None,
+    ) -> None:
+        self.conn = conn
+        self.second = second
+        self.release_second = release_second
 
 
 @asynccontextmanager
@@ -99,17 +105,18 @@ async def open_link(target: Target, *, purpose: str) -> AsyncIterator[Link]:
             await conn.close()
     elif isinstance(target, asyncpg.Pool):
         pool = target
-        async with pool.acquire() as pooled:
+        async with pool.acquire() as proxy:
+            # A pool hands out proxies that behave as connections; the engine only uses that.
+            pooled = cast(asyncpg.Connection, proxy)
             if pool.get_max_size() < 2:
                 yield Link(pooled)
                 return
 
             async def acquire() -> asyncpg.Connection:
-                c: asyncpg.Connection = await pool.acquire()
-                return c
+                return cast(asyncpg.Connection, await pool.acquire())
 
             async def release(c: asyncpg.Connection) -> None:
-                await pool.release(c)
+                await pool.release(cast(Any, c))
 
             yield Link(pooled, acquire, release)
     elif isinstance(target, asyncpg.Connection):

@@ -9,16 +9,13 @@ what is applied, and only then decides what to do. Many processes can therefore 
 once: each step happens exactly once, the others wait, see it done and move on.
 """
 
-from __future__ import annotations
-
 import asyncio
 import logging
 import re
 import time
 from collections.abc import Callable, Sequence
-from dataclasses import dataclass, field
 from datetime import datetime
-from typing import Literal
+from typing import Literal, NamedTuple
 
 import asyncpg
 
@@ -28,7 +25,7 @@ from ._connect import Link, Target, open_link
 from ._ident import quote_ident
 from ._migration import MigrationFile
 from ._sources import Source, discover
-from ._sqlsplit import Statement, SqlSyntaxError, line_and_column, split_statements
+from ._sqlsplit import SqlSyntaxError, Statement, line_and_column, split_statements
 from ._tracking import AppliedRow, TrackingSql
 from .errors import (
     ConfigurationError,
@@ -48,8 +45,11 @@ log = logging.getLogger("sam_db")
 State = Literal["applied", "pending", "modified", "missing"]
 
 
-@dataclass(frozen=True, slots=True)
-class Settings:
+# Records are NamedTuples, not dataclasses: building a dataclass costs ~0.5 ms at import, and the
+# CLI's start-up time is part of every `sam-db status` in CI.
+
+
+class Settings(NamedTuple):
     """Everything that shapes a run besides the database and the target version."""
 
     schema: str | None = None
@@ -64,17 +64,21 @@ class Settings:
     #: Fail when the database has applied versions this code has no file for.
     strict: bool = False
 
-    def __post_init__(self) -> None:
+    def validated(self) -> "Settings":
+        """``self`` after checking the values; raises :class:`ConfigurationError`."""
         if self.schema is not None:
-            quote_ident(self.schema)  # validates
+            try:
+                quote_ident(self.schema)
+            except ValueError as exc:
+                raise ConfigurationError(f"schema: {exc}") from None
         if self.lock_wait < 0 or self.lock_timeout <= 0 or self.lock_retries < 0:
             raise ConfigurationError(
                 "lock_wait must be >= 0, lock_timeout > 0 and lock_retries >= 0 (seconds/count)"
             )
+        return self
 
 
-@dataclass(frozen=True, slots=True)
-class StatusRow:
+class StatusRow(NamedTuple):
     version: str
     name: str
     state: State
@@ -87,39 +91,59 @@ class StatusRow:
     has_rollback: bool | None
 
 
-@dataclass(frozen=True, slots=True)
-class Done:
+class Done(NamedTuple):
     """A migration this call applied (or rolled back) and how long its SQL took."""
 
     migration: MigrationFile
     execution_ms: float
 
 
-@dataclass(frozen=True, slots=True)
-class _Script:
+class _Script(NamedTuple):
     sql: str
     origin: str
     transactional: bool
 
 
-@dataclass(frozen=True, slots=True)
-class _Step:
+class _Step(NamedTuple):
     migration: MigrationFile
     script: _Script
     record: Literal["insert", "delete"]
 
 
-@dataclass
 class _Ctx:
-    link: Link
-    settings: Settings
-    schema: str
-    search_path: str
-    key: tuple[int, int]
-    sql: TrackingSql
-    schema_exists: bool
-    ensured: bool = False
-    done: list[Done] = field(default_factory=list)
+    """State of one run: where it works, its lock key, and what it has done so far."""
+
+    __slots__ = (
+        "done",
+        "ensured",
+        "key",
+        "link",
+        "schema",
+        "schema_exists",
+        "search_path",
+        "settings",
+        "sql",
+    )
+
+    def __init__(
+        self,
+        link: Link,
+        settings: Settings,
+        schema: str,
+        search_path: str,
+        key: tuple[int, int],
+        sql: TrackingSql,
+        schema_exists: bool,
+    ) -> None:
+        self.link = link
+        self.settings = settings
+        self.schema = schema
+        self.search_path = search_path
+        self.key = key
+        self.sql = sql
+        self.schema_exists = schema_exists
+        self.ensured = False
+        self.done: list[Done] = []
 
 
 # ---------------------------------------------------------------------------------------------
@@ -129,11 +153,15 @@ class _Ctx:
 def _number(version: str | int, what: str) -> int:
     text = str(version).strip()
     if not text.isdigit():
-        raise UnknownTargetError(f"{what} {version!r} is not a migration version (digits, e.g. '003')")
+        raise UnknownTargetError(
+            f"{what} {version!r} is not a migration version (digits, e.g. '003')"
+        )
     return int(text)
 
 
-def resolve_target(files: Sequence[MigrationFile], target: str | int | None, *, allow_zero: bool) -> int | None:
+def resolve_target(
+    files: Sequence[MigrationFile], target: str | int | None, *, allow_zero: bool
+) -> int | None:
     """The numeric version a ``target`` names, checked against the known files."""
     if target is None:
         return None
@@ -146,13 +174,17 @@ def resolve_target(files: Sequence[MigrationFile], target: str | int | None, *, 
     return number
 
 
-def compute_status(files: Sequence[MigrationFile], applied: Sequence[AppliedRow] | None) -> list[StatusRow]:
+def compute_status(
+    files: Sequence[MigrationFile], applied: Sequence[AppliedRow] | None
+) -> list[StatusRow]:
     """One row per known file and per applied version without a file, ordered by version."""
     rows = {r.number: r for r in applied or ()}
     out: list[StatusRow] = []
     for f in files:
         r = rows.pop(f.number, None)
-        state: State = "pending" if r is None else ("applied" if r.checksum == f.checksum else "modified")
+        state: State = (
+            "pending" if r is None else ("applied" if r.checksum == f.checksum else "modified")
+        )
         out.append(
             StatusRow(
                 version=f.version,
@@ -186,14 +218,21 @@ def compute_status(files: Sequence[MigrationFile], applied: Sequence[AppliedRow]
     return out
 
 
-def _check_drift(files: Sequence[MigrationFile], applied: Sequence[AppliedRow], strict: bool, *, warn: bool) -> None:
+def _check_drift(
+    files: Sequence[MigrationFile], applied: Sequence[AppliedRow], strict: bool, *, warn: bool
+) -> None:
     by_number = {r.number: r for r in applied}
-    modified = [f for f in files if f.number in by_number and by_number[f.number].checksum != f.checksum]
+    modified = [
+        f for f in files if f.number in by_number and by_number[f.number].checksum != f.checksum
+    ]
     if modified:
         names = [f.filename for f in modified]
         raise MigrationModifiedError(
             "applied migration file(s) changed since they were applied: "
-            + ", ".join(f"{f.origin} (applied {by_number[f.number].checksum[:12]}, now {f.checksum[:12]})" for f in modified)
+            + ", ".join(
+                f"{f.origin} (applied {by_number[f.number].checksum[:12]}, now {f.checksum[:12]})"
+                for f in modified
+            )
             + ". Restore the original file(s) and put the change in a new migration; if the change is "
             "deliberate and harmless (a comment, formatting), accept it with `sam-db repair "
             + " ".join(f.version for f in modified)
@@ -218,7 +257,9 @@ def _check_drift(files: Sequence[MigrationFile], applied: Sequence[AppliedRow], 
             )
 
 
-def _pending(files: Sequence[MigrationFile], applied: Sequence[AppliedRow], limit: int | None) -> list[MigrationFile]:
+def _pending(
+    files: Sequence[MigrationFile], applied: Sequence[AppliedRow], limit: int | None
+) -> list[MigrationFile]:
     done = {r.number for r in applied}
     return [f for f in files if f.number not in done and (limit is None or f.number <= limit)]
 
@@ -229,6 +270,7 @@ def _pending(files: Sequence[MigrationFile], applied: Sequence[AppliedRow], limi
 
 async def status(target: Target, settings: Settings) -> list[StatusRow]:
     """Status of every migration; reads only, takes no lock, creates nothing."""
+    settings = settings.validated()
     files = discover(settings.sources, include_bundled=settings.include_bundled)
     async with open_link(target, purpose="status") as link:
         applied = await _tracking.read(link.conn, TrackingSql.for_schema(settings.schema))
@@ -237,6 +279,7 @@ async def status(target: Target, settings: Settings) -> list[StatusRow]:
 
 async def migrate(target: Target, settings: Settings, to: str | int | None = None) -> list[Done]:
     """Apply pending migrations (up to ``to``); returns what this call applied."""
+    settings = settings.validated()
     files = discover(settings.sources, include_bundled=settings.include_bundled)
     limit = resolve_target(files, to, allow_zero=False)
     sql = TrackingSql.for_schema(settings.schema)
@@ -257,7 +300,11 @@ async def migrate(target: Target, settings: Settings, to: str | int | None = Non
                 return None
             mig = todo[0]
             if rows and mig.number < rows[-1].number:
-                log.warning("applying %s out of order: %s is already applied", mig.filename, rows[-1].version)
+                log.warning(
+                    "applying %s out of order: %s is already applied",
+                    mig.filename,
+                    rows[-1].version,
+                )
             return _Step(mig, _Script(mig.sql, mig.origin, mig.transactional), "insert")
 
         while await _run_step(ctx, choose):
@@ -271,13 +318,18 @@ async def rollback(
     """Undo the newest ``steps`` migrations, or all above ``to``; newest first."""
     if to is None and (not isinstance(steps, int) or steps < 1):
         raise ConfigurationError(f"steps must be a positive integer, got {steps!r}")
+    settings = settings.validated()
     files = discover(settings.sources, include_bundled=settings.include_bundled)
     by_number = {f.number: f for f in files}
     limit = resolve_target(files, to, allow_zero=True)
     async with open_link(target, purpose="rollback") as link:
         applied = await _tracking.read(link.conn, TrackingSql.for_schema(settings.schema)) or []
         newest_first = sorted(applied, key=lambda r: r.number, reverse=True)
-        chosen = [r for r in newest_first if r.number > limit] if limit is not None else newest_first[:steps]
+        chosen = (
+            [r for r in newest_first if r.number > limit]
+            if limit is not None
+            else newest_first[:steps]
+        )
         # Check every one before undoing any: a gap must not leave the schema half rolled back.
         for r in chosen:
             f = by_number.get(r.number)
@@ -305,19 +357,24 @@ async def rollback(
                 return None
             f = by_number[wanted.pop(0)]
             assert f.rollback_sql is not None and f.rollback_origin is not None
-            return _Step(f, _Script(f.rollback_sql, f.rollback_origin, f.rollback_transactional), "delete")
+            return _Step(
+                f, _Script(f.rollback_sql, f.rollback_origin, f.rollback_transactional), "delete"
+            )
 
         while await _run_step(ctx, choose):
             pass
         return ctx.done
 
 
-async def repair(target: Target, settings: Settings, versions: Sequence[str | int] | None = None) -> list[str]:
+async def repair(
+    target: Target, settings: Settings, versions: Sequence[str | int] | None = None
+) -> list[str]:
     """Accept changed files: store their current checksum for the ``modified`` migrations.
 
     ``versions`` limits it to those versions (each must be modified); ``None`` accepts all.
     Returns the versions updated.
     """
+    settings = settings.validated()
     files = discover(settings.sources, include_bundled=settings.include_bundled)
     by_number = {f.number: f for f in files}
     wanted = None if versions is None else {_number(v, "version") for v in versions}
@@ -328,7 +385,9 @@ async def repair(target: Target, settings: Settings, versions: Sequence[str | in
             await _lock.acquire_xact(conn, ctx.key, wait=settings.lock_wait)
             rows = await _tracking.read(conn, ctx.sql) or []
             modified = [
-                r for r in rows if r.number in by_number and by_number[r.number].checksum != r.checksum
+                r
+                for r in rows
+                if r.number in by_number and by_number[r.number].checksum != r.checksum
             ]
             if wanted is not None:
                 not_modified = wanted - {r.number for r in modified}
@@ -342,7 +401,10 @@ async def repair(target: Target, settings: Settings, versions: Sequence[str | in
                 f = by_number[r.number]
                 await conn.execute(ctx.sql.update_checksum, r.version, f.checksum, ALGORITHM)
                 log.warning(
-                    "accepted changed file %s: checksum %s -> %s", f.origin, r.checksum[:12], f.checksum[:12]
+                    "accepted changed file %s: checksum %s -> %s",
+                    f.origin,
+                    r.checksum[:12],
+                    f.checksum[:12],
                 )
         return [r.version for r in modified]
 
@@ -437,7 +499,12 @@ async def _run_step(ctx: _Ctx, choose: Callable[[list[AppliedRow]], _Step | None
             delay = min(0.25 * 2**attempt, 10.0)
             log.warning(
                 "%s %s hit lock_timeout (%s); retry %d/%d in %.1f s",
-                _verb(step), step.migration.filename, exc, attempt, ctx.settings.lock_retries, delay,
+                _verb(step),
+                step.migration.filename,
+                exc,
+                attempt,
+                ctx.settings.lock_retries,
+                delay,
             )
             await asyncio.sleep(delay)
         except asyncpg.PostgresError as exc:
@@ -481,7 +548,9 @@ async def _statements_outside_tx(ctx: _Ctx, work: asyncpg.Connection, step: _Ste
     try:
         statements = split_statements(script.sql)
     except SqlSyntaxError as exc:
-        raise MigrationFailedError(f"{script.origin}: {exc}", file=script.origin, line=exc.line) from None
+        raise MigrationFailedError(
+            f"{script.origin}: {exc}", file=script.origin, line=exc.line
+        ) from None
     before = {r["name"] for r in await work.fetch(_INVALID_INDEXES)}
     for index, st in enumerate(statements, 1):
         try:
@@ -496,8 +565,7 @@ async def _statements_outside_tx(ctx: _Ctx, work: asyncpg.Connection, step: _Ste
             )
             if left:
                 raise InvalidIndexError(
-                    msg
-                    + f" It left INVALID index(es) behind: {', '.join(left)}. Drop them "
+                    msg + f" It left INVALID index(es) behind: {', '.join(left)}. Drop them "
                     "(DROP INDEX CONCURRENTLY name) before re-running: CREATE INDEX CONCURRENTLY IF NOT "
                     "EXISTS would skip an invalid index, not rebuild it.",
                     file=script.origin,
@@ -588,9 +656,14 @@ def _excerpt(sql: str, limit: int = 300) -> str:
 def _missing_extension(step: _Step, exc: asyncpg.PostgresError) -> ExtensionMissingError | None:
     message = str(exc)
     m = _EXTENSION_RE.search(message)
-    if exc.sqlstate not in ("0A000", "58P01") or m is None or "control file" not in (
-        message + str(getattr(exc, "detail", "") or "")
-    ) and "not available" not in message:
+    if (
+        exc.sqlstate not in ("0A000", "58P01")
+        or m is None
+        or (
+            "control file" not in (message + str(getattr(exc, "detail", "") or ""))
+            and "not available" not in message
+        )
+    ):
         return None
     name = m.group(1)
     how = (

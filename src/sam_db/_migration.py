@@ -1,9 +1,7 @@
 """One migration: a numbered ``NNN_name.sql`` file, its optional rollback, and its directives."""
 
-from __future__ import annotations
-
 import re
-from dataclasses import dataclass
+from typing import NamedTuple
 
 from ._checksum import checksum, normalise
 
@@ -15,8 +13,7 @@ ROLLBACK_RE = re.compile(r"^(?P<version>\d+)_(?P<name>[A-Za-z0-9][A-Za-z0-9_\-]*
 NO_TRANSACTION_RE = re.compile(r"^\s*--\s*sam_db\s*:\s*no-transaction\s*$", re.I)
 
 
-@dataclass(frozen=True, slots=True)
-class MigrationFile:
+class MigrationFile(NamedTuple):
     """A parsed migration file. ``origin`` says where it came from (a path or a package resource)."""
 
     version: str

@@ -3,11 +3,16 @@
 from __future__ import annotations
 
 import os
+import sys
 from collections.abc import Iterable, Sequence
 from importlib import resources
-from importlib.resources.abc import Traversable
 from pathlib import Path
 from typing import Union
+
+if sys.version_info >= (3, 11):
+    from importlib.resources.abc import Traversable
+else:  # pragma: no cover - Python 3.10
+    from importlib.abc import Traversable
 
 from ._migration import FILE_RE, ROLLBACK_RE, MigrationFile, parse
 from .errors import DuplicateMigrationError, MigrationFileError
@@ -42,7 +47,7 @@ def _as_traversable(source: Source) -> Traversable:
 
 def _read(entry: Traversable) -> str:
     try:
-        return entry.read_text(encoding="utf-8")
+        return str(entry.read_text(encoding="utf-8"))
     except (OSError, UnicodeDecodeError) as exc:
         raise MigrationFileError(f"cannot read migration file {entry!s}: {exc}") from exc
 
@@ -85,7 +90,9 @@ def _scan(folder: Traversable) -> list[MigrationFile]:
     return found
 
 
-def discover(sources: Sequence[Source] | Iterable[Source] = (), *, include_bundled: bool = True) -> list[MigrationFile]:
+def discover(
+    sources: Sequence[Source] | Iterable[Source] = (), *, include_bundled: bool = True
+) -> list[MigrationFile]:
     """All migrations of the bundled folder and ``sources``, ordered by numeric version.
 
     Two files with the same numeric version (``005`` twice, or ``5`` and ``005``) are an error:

@@ -6,17 +6,15 @@ Handles '' strings, E'' strings with backslash escapes, "quoted" identifiers, $t
 -- and nested /* */ comments, and ``BEGIN ATOMIC ... END`` function bodies.
 """
 
-from __future__ import annotations
-
 import re
-from dataclasses import dataclass
+from typing import NamedTuple
 
-_DOLLAR_TAG = re.compile(r"\$([A-Za-z_\x80-\uffff][A-Za-z0-9_\x80-\uffff]*)?\$")
-_WORD = re.compile(r"[A-Za-z_\x80-\uffff][A-Za-z0-9_$\x80-\uffff]*")
+# PostgreSQL identifiers: a letter (any script) or _, then letters, digits, _ (and $ outside tags).
+_DOLLAR_TAG = re.compile(r"\$(?:[^\W\d]\w*)?\$")
+_WORD = re.compile(r"[^\W\d][\w$]*")
 
 
-@dataclass(frozen=True, slots=True)
-class Statement:
+class Statement(NamedTuple):
     """One statement of a script: its text (without the final ``;``) and 1-based first line."""
 
     sql: str
@@ -77,9 +75,7 @@ def split_statements(script: str) -> list[Statement]:
         m = _WORD.match(script, i) if (c.isalpha() or c == "_") else None
         if m and not _is_word_char(script, i - 1):
             word = m.group(0).upper()
-            if word == "ATOMIC" and prev_word == "BEGIN":
-                atomic_depth += 1
-            elif atomic_depth and word == "CASE":
+            if (word == "ATOMIC" and prev_word == "BEGIN") or (atomic_depth and word == "CASE"):
                 atomic_depth += 1
             elif atomic_depth and word == "END":
                 atomic_depth -= 1

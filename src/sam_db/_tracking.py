@@ -3,11 +3,8 @@
 Names are built once per schema with :func:`quote_ident`; values always travel as parameters.
 """
 
-from __future__ import annotations
-
-from dataclasses import dataclass
 from datetime import datetime
-from typing import Any
+from typing import Any, NamedTuple
 
 import asyncpg
 
@@ -16,8 +13,7 @@ from ._ident import quote_ident
 TABLE = "schema_migrations"
 
 
-@dataclass(frozen=True, slots=True)
-class AppliedRow:
+class AppliedRow(NamedTuple):
     """One row of the tracking table: a migration applied to this database."""
 
     version: str
@@ -32,14 +28,16 @@ class AppliedRow:
         return int(self.version)
 
 
-@dataclass(frozen=True, slots=True)
 class TrackingSql:
     """The tracking-table statements for one schema (``None``: unqualified, the search_path's)."""
 
-    table: str
+    __slots__ = ("table",)
+
+    def __init__(self, table: str) -> None:
+        self.table = table
 
     @classmethod
-    def for_schema(cls, schema: str | None) -> TrackingSql:
+    def for_schema(cls, schema: str | None) -> "TrackingSql":
         name = quote_ident(TABLE)
         return cls(table=f"{quote_ident(schema)}.{name}" if schema else name)
 
@@ -57,25 +55,24 @@ class TrackingSql:
 
     @property
     def select(self) -> str:
-        return (
-            "SELECT version, name, checksum, checksum_algorithm, applied_at, execution_ms "
-            f"FROM {self.table}"
-        )
+        # self.table is built by quote_ident: the only text spliced into these statements.
+        cols = "version, name, checksum, checksum_algorithm, applied_at, execution_ms"
+        return f"SELECT {cols} FROM {self.table}"  # noqa: S608
 
     @property
     def insert(self) -> str:
         return (
-            f"INSERT INTO {self.table} (version, name, checksum, checksum_algorithm, execution_ms) "
+            f"INSERT INTO {self.table} (version, name, checksum, checksum_algorithm, execution_ms) "  # noqa: S608
             "VALUES ($1, $2, $3, $4, $5)"
         )
 
     @property
     def delete(self) -> str:
-        return f"DELETE FROM {self.table} WHERE version = $1"
+        return f"DELETE FROM {self.table} WHERE version = $1"  # noqa: S608
 
     @property
     def update_checksum(self) -> str:
-        return f"UPDATE {self.table} SET checksum = $2, checksum_algorithm = $3 WHERE version = $1"
+        return f"UPDATE {self.table} SET checksum = $2, checksum_algorithm = $3 WHERE version = $1"  # noqa: S608
 
 
 def rows(records: list[Any]) -> list[AppliedRow]:

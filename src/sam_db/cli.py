@@ -8,7 +8,6 @@ from __future__ import annotations
 
 import argparse
 import asyncio
-import json
 import logging
 import os
 import sys
@@ -30,8 +29,14 @@ EMBEDDED_DATABASE = "super_agent_monitor"
 
 def _parser() -> argparse.ArgumentParser:
     common = argparse.ArgumentParser(add_help=False)
-    common.add_argument("--dsn", help="PostgreSQL DSN (default: $DATABASE_URL, else an embedded server)")
-    common.add_argument("--schema", default=os.environ.get("SAM_DB_SCHEMA"), help="schema for everything (default: $SAM_DB_SCHEMA or the search_path's)")
+    common.add_argument(
+        "--dsn", help="PostgreSQL DSN (default: $DATABASE_URL, else an embedded server)"
+    )
+    common.add_argument(
+        "--schema",
+        default=os.environ.get("SAM_DB_SCHEMA"),
+        help="schema for everything (default: $SAM_DB_SCHEMA or the search_path's)",
+    )
     common.add_argument(
         "--source",
         action="append",
@@ -40,31 +45,64 @@ def _parser() -> argparse.ArgumentParser:
         help="extra migration folder, merged with the bundled ones (repeatable)",
     )
     common.add_argument("--no-bundled", action="store_true", help="use only --source folders")
-    common.add_argument("-v", "--verbose", action="store_true", help="log progress (lock waits, each step)")
+    common.add_argument(
+        "-v", "--verbose", action="store_true", help="log progress (lock waits, each step)"
+    )
 
-    p = argparse.ArgumentParser(prog="sam-db", description="Migrations of the Super Agent Monitor database.")
+    p = argparse.ArgumentParser(
+        prog="sam-db", description="Migrations of the Super Agent Monitor database."
+    )
     sub = p.add_subparsers(dest="command", required=True, metavar="COMMAND")
 
     m = sub.add_parser("migrate", parents=[common], help="apply pending migrations")
     m.add_argument("--target", help="stop after this version")
-    m.add_argument("--strict", action="store_true", help="fail if the database has versions with no file here")
-    m.add_argument("--lock-wait", type=float, default=300.0, metavar="S", help="seconds to wait for another migrator (300)")
-    m.add_argument("--lock-timeout", type=float, default=5.0, metavar="S", help="seconds DDL waits for a table lock (5)")
-    m.add_argument("--lock-retries", type=int, default=5, metavar="N", help="retries after a lock timeout (5)")
+    m.add_argument(
+        "--strict", action="store_true", help="fail if the database has versions with no file here"
+    )
+    m.add_argument(
+        "--lock-wait",
+        type=float,
+        default=300.0,
+        metavar="S",
+        help="seconds to wait for another migrator (300)",
+    )
+    m.add_argument(
+        "--lock-timeout",
+        type=float,
+        default=5.0,
+        metavar="S",
+        help="seconds DDL waits for a table lock (5)",
+    )
+    m.add_argument(
+        "--lock-retries", type=int, default=5, metavar="N", help="retries after a lock timeout (5)"
+    )
 
     s = sub.add_parser("status", parents=[common], help="show each migration's state")
     s.add_argument("--json", action="store_true", help="machine-readable output")
-    s.add_argument("--check", action="store_true", help=f"exit {EXIT_CHECK_FAILED} if anything is pending or modified")
+    s.add_argument(
+        "--check",
+        action="store_true",
+        help=f"exit {EXIT_CHECK_FAILED} if anything is pending or modified",
+    )
 
     r = sub.add_parser("rollback", parents=[common], help="undo the newest migration(s)")
     g = r.add_mutually_exclusive_group()
     g.add_argument("--steps", type=int, default=1, metavar="N", help="how many to undo (1)")
     g.add_argument("--target", help="undo everything above this version (0: everything)")
 
-    f = sub.add_parser("repair", parents=[common], help="accept changed migration files (record new checksums)")
-    f.add_argument("versions", nargs="*", metavar="VERSION", help="only these versions (default: every modified one)")
+    f = sub.add_parser(
+        "repair", parents=[common], help="accept changed migration files (record new checksums)"
+    )
+    f.add_argument(
+        "versions",
+        nargs="*",
+        metavar="VERSION",
+        help="only these versions (default: every modified one)",
+    )
 
-    n = sub.add_parser("new", parents=[common], help="create the next numbered migration and its rollback")
+    n = sub.add_parser(
+        "new", parents=[common], help="create the next numbered migration and its rollback"
+    )
     n.add_argument("name", help="what it does, e.g. add_tags")
     n.add_argument("--dir", default="migrations", help="folder to write to (./migrations)")
 
@@ -126,8 +164,11 @@ def _status_table(rows: Sequence[StatusRow]) -> str:
         )
         for r in rows
     ]
-    widths = [max(len(str(x)) for x in col) for col in zip(head, *body)]
-    lines = ["  ".join(str(x).ljust(w) for x, w in zip(line, widths)).rstrip() for line in (head, *body)]
+    widths = [max(len(str(x)) for x in col) for col in zip(head, *body, strict=True)]
+    lines = [
+        "  ".join(str(x).ljust(w) for x, w in zip(line, widths, strict=True)).rstrip()
+        for line in (head, *body)
+    ]
     counts: dict[str, int] = {}
     for r in rows:
         counts[r.state] = counts.get(r.state, 0) + 1
@@ -137,6 +178,8 @@ def _status_table(rows: Sequence[StatusRow]) -> str:
 
 
 def _status_json(rows: Sequence[StatusRow]) -> str:
+    import json
+
     return json.dumps(
         [
             {

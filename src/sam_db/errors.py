@@ -168,3 +168,10 @@ class BatchWriteError(MemoryStoreError):
         self.batch = batch
         self.committed = committed
         self.entries = entries
+
+
+class EntryNotFoundError(MemoryStoreError, LookupError):
+    """A memory entry named in a call (``update``) does not exist or has expired."""
+
+
+__all__ += ["EntryNotFoundError"]
