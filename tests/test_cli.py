@@ -9,9 +9,9 @@ import sys
 from pathlib import Path
 
 import pytest
-from tests.helpers import write_migrations
 
 from sam_db.cli import EXIT_CHECK_FAILED, EXIT_ERROR, main
+from tests.helpers import write_migrations
 
 
 def run(capsys: pytest.CaptureFixture[str], *argv: str) -> tuple[int, str, str]:

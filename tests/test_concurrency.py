@@ -9,9 +9,9 @@ import sys
 import textwrap
 
 import pytest
-from tests.helpers import fetchval
 
 import sam_db
+from tests.helpers import fetchval
 
 PROCESSES = 10
 

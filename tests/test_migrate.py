@@ -8,7 +8,6 @@ from pathlib import Path
 
 import asyncpg
 import pytest
-from tests.helpers import fetchval, snapshot, table_exists, write_migrations
 
 import sam_db
 from sam_db.errors import (
@@ -19,6 +18,7 @@ from sam_db.errors import (
     UnknownMigrationError,
     UnknownTargetError,
 )
+from tests.helpers import fetchval, snapshot, table_exists, write_migrations
 
 BUNDLED = ["001", "002", "003", "004"]
 

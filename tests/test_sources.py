@@ -7,11 +7,11 @@ from importlib import resources
 from pathlib import Path
 
 import pytest
-from tests.helpers import write_migrations
 
 from sam_db._checksum import checksum
 from sam_db._sources import discover
 from sam_db.errors import DuplicateMigrationError, MigrationFileError
+from tests.helpers import write_migrations
 
 
 def test_bundled_migrations_are_001_to_004_in_order() -> None:

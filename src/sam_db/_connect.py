@@ -16,7 +16,7 @@ from typing import Any, Union, cast
 
 import asyncpg
 
-from ._redact import redact
+from ._redact import redact, secrets_of
 from .errors import ConfigurationError, DatabaseConnectionError
 
 #: What the migration API accepts as its database.
@@ -32,6 +32,8 @@ async def connect(dsn: str, *, purpose: str, timeout: float = 10.0) -> asyncpg.C
     """Open a connection to ``dsn``, turning every failure into a :class:`DatabaseConnectionError`."""
     if not isinstance(dsn, str) or not dsn.strip():
         raise ConfigurationError("the DSN is empty: pass postgresql://user:password@host:port/db")
+    secrets = secrets_of(dsn)
+    shown = redact(dsn, secrets)
     try:
         conn: asyncpg.Connection = await asyncpg.connect(
             dsn,
@@ -41,27 +43,27 @@ async def connect(dsn: str, *, purpose: str, timeout: float = 10.0) -> asyncpg.C
         )
     except asyncpg.InvalidPasswordError as exc:
         raise DatabaseConnectionError(
-            f"PostgreSQL refused the login for {redact(dsn)}: {exc.__class__.__name__}. "
+            f"PostgreSQL refused the login for {shown}: {exc.__class__.__name__}. "
             "Check the user and password in the DSN (or PGPASSWORD / ~/.pgpass)."
         ) from None
     except asyncpg.InvalidCatalogNameError as exc:
         raise DatabaseConnectionError(
-            f"the database in {redact(dsn)} does not exist ({exc}); create it first "
+            f"the database in {shown} does not exist ({redact(str(exc), secrets)}); create it first "
             "(createdb NAME, or CREATE DATABASE) or fix the DSN"
         ) from None
     except asyncpg.PostgresError as exc:
         raise DatabaseConnectionError(
-            f"PostgreSQL refused the connection to {redact(dsn)}: {redact(str(exc))}"
+            f"PostgreSQL refused the connection to {shown}: {redact(str(exc), secrets)}"
         ) from None
     except (OSError, asyncio.TimeoutError) as exc:
         raise DatabaseConnectionError(
-            f"cannot reach PostgreSQL at {redact(dsn)}: {redact(str(exc)) or type(exc).__name__}. "
+            f"cannot reach PostgreSQL at {shown}: {redact(str(exc), secrets) or type(exc).__name__}. "
             "Is the server running and the host/port (or socket directory) right?"
         ) from None
     except (ValueError, TypeError) as exc:
         # asyncpg raises these for malformed DSNs; their text may quote the DSN itself.
         raise ConfigurationError(
-            f"invalid DSN {redact(dsn)}: {redact(str(exc))}. "
+            f"invalid DSN {shown}: {redact(str(exc), secrets)}. "
             "Expected postgresql://user:password@host:port/database"
         ) from None
     return conn

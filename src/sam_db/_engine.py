@@ -637,8 +637,13 @@ async def _run_single_connection(ctx: _Ctx, step: _Step) -> bool:
 _EXTENSION_RE = re.compile(r'extension "([^"]+)"')
 
 
+def _message(exc: asyncpg.PostgresError) -> str:
+    """The primary message only: ``str(exc)`` adds DETAIL and HINT lines of its own."""
+    return str(getattr(exc, "message", None) or exc).rstrip(".")
+
+
 def _describe(exc: asyncpg.PostgresError) -> str:
-    text = f"{exc.__class__.__name__}: {exc}"
+    text = f"{exc.__class__.__name__}: {_message(exc)}"
     detail = getattr(exc, "detail", None)
     hint = getattr(exc, "hint", None)
     if detail:
@@ -654,7 +659,7 @@ def _excerpt(sql: str, limit: int = 300) -> str:
 
 
 def _missing_extension(step: _Step, exc: asyncpg.PostgresError) -> ExtensionMissingError | None:
-    message = str(exc)
+    message = _message(exc)
     m = _EXTENSION_RE.search(message)
     if (
         exc.sqlstate not in ("0A000", "58P01")
@@ -676,7 +681,7 @@ def _missing_extension(step: _Step, exc: asyncpg.PostgresError) -> ExtensionMiss
     )
     return ExtensionMissingError(
         f"{step.script.origin} needs the PostgreSQL extension {name!r}, which this server does not "
-        f"have: {exc}. {how} The migration was rolled back; earlier migrations stay applied.",
+        f"have ({message}). {how} The migration was rolled back; earlier migrations stay applied.",
         extension=name,
     )
 
