@@ -2,7 +2,8 @@
 
 from __future__ import annotations
 
-from collections.abc import Sequence
+import os
+from collections.abc import Iterable, Sequence
 
 from . import _engine
 from ._connect import Target
@@ -20,8 +21,8 @@ def _settings(
     lock_retries: int,
     strict: bool = False,
 ) -> Settings:
-    if isinstance(sources, (str, bytes)):
-        sources = (sources,)
+    if isinstance(sources, (str, os.PathLike)) or not isinstance(sources, Iterable):
+        sources = (sources,)  # one folder given on its own
     return Settings(
         schema=schema,
         sources=tuple(sources),

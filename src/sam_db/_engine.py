@@ -442,13 +442,19 @@ async def _context(link: Link, settings: Settings) -> _Ctx:
     )
 
 
-async def _prepare_tx(ctx: _Ctx, conn: asyncpg.Connection) -> None:
-    """Inside a transaction holding the lock: session settings, schema and tracking table."""
+async def _apply_settings(ctx: _Ctx, conn: asyncpg.Connection, *, local: bool) -> None:
+    """Set the run's search_path and DDL lock_timeout: transaction-local, or for the session."""
     await conn.execute(
-        "SELECT set_config('search_path', $1, true), set_config('lock_timeout', $2, true)",
+        "SELECT set_config('search_path', $1, $3), set_config('lock_timeout', $2, $3)",
         ctx.search_path,
         f"{int(ctx.settings.lock_timeout * 1000)}ms",
+        local,
     )
+
+
+async def _prepare_tx(ctx: _Ctx, conn: asyncpg.Connection) -> None:
+    """Inside a transaction holding the lock: settings, schema and tracking table."""
+    await _apply_settings(ctx, conn, local=True)
     if not ctx.ensured:
         if not ctx.schema_exists:
             await conn.execute(f"CREATE SCHEMA IF NOT EXISTS {quote_ident(ctx.schema)}")
@@ -543,7 +549,7 @@ WHERE NOT i.indisvalid
 
 
 async def _statements_outside_tx(ctx: _Ctx, work: asyncpg.Connection, step: _Step) -> None:
-    """Send each statement of a no-transaction script alone, then check for INVALID indexes."""
+    """Send each statement of a no-transaction script alone, with the run's session settings."""
     script = step.script
     try:
         statements = split_statements(script.sql)
@@ -551,6 +557,19 @@ async def _statements_outside_tx(ctx: _Ctx, work: asyncpg.Connection, step: _Ste
         raise MigrationFailedError(
             f"{script.origin}: {exc}", file=script.origin, line=exc.line
         ) from None
+    # Session-level (not transaction-local) settings: there is no transaction. Reset afterwards
+    # since the connection may be the caller's, or go back to their pool.
+    await _apply_settings(ctx, work, local=False)
+    try:
+        await _send_each(work, script, statements)
+    finally:
+        await work.execute("RESET search_path; RESET lock_timeout")
+
+
+async def _send_each(
+    work: asyncpg.Connection, script: _Script, statements: list[Statement]
+) -> None:
+    """Run ``statements`` one by one; a failure names the statement and any INVALID index left."""
     before = {r["name"] for r in await work.fetch(_INVALID_INDEXES)}
     for index, st in enumerate(statements, 1):
         try:
@@ -589,15 +608,7 @@ async def _run_outside_tx(ctx: _Ctx, step: _Step) -> None:
     await ctx.link.conn.execute("SELECT")
     work = await ctx.link.second()
     try:
-        await work.execute(
-            "SELECT set_config('search_path', $1, false), set_config('lock_timeout', $2, false)",
-            ctx.search_path,
-            f"{int(ctx.settings.lock_timeout * 1000)}ms",
-        )
-        try:
-            await _statements_outside_tx(ctx, work, step)
-        finally:
-            await work.execute("RESET search_path; RESET lock_timeout")
+        await _statements_outside_tx(ctx, work, step)
     finally:
         await ctx.link.release_second(work)
 
@@ -612,18 +623,10 @@ async def _run_single_connection(ctx: _Ctx, step: _Step) -> bool:
         wanted = step.record == "insert"
         if (step.migration.number in applied) == wanted:  # another process did it meanwhile
             return True
-        await conn.execute(
-            "SELECT set_config('search_path', $1, false), set_config('lock_timeout', $2, false)",
-            ctx.search_path,
-            f"{int(ctx.settings.lock_timeout * 1000)}ms",
-        )
-        try:
-            started = time.perf_counter()
-            await _statements_outside_tx(ctx, conn, step)
-            elapsed = (time.perf_counter() - started) * 1000
-            await _record(ctx, conn, step, elapsed)
-        finally:
-            await conn.execute("RESET search_path; RESET lock_timeout")
+        started = time.perf_counter()
+        await _statements_outside_tx(ctx, conn, step)
+        elapsed = (time.perf_counter() - started) * 1000
+        await _record(ctx, conn, step, elapsed)
     finally:
         await _lock.release_session(conn, ctx.key)
     ctx.done.append(Done(step.migration, elapsed))
