@@ -483,3 +483,26 @@ async def test_many_concurrent_migrate_calls_apply_each_migration_once(db_dsn: s
     versions = sorted(m.version for r in results for m in r)
     assert versions == BUNDLED
     assert await fetchval(db_dsn, "SELECT count(*) FROM schema_migrations") == 4
+
+
+async def test_migrate_inside_a_callers_transaction_does_not_abort_it(db_dsn: str) -> None:
+    conn = await asyncpg.connect(db_dsn)
+    try:
+        async with conn.transaction():
+            assert len(await sam_db.migrate(conn)) == 4
+            assert await conn.fetchval("SELECT count(*) FROM workflows") == 0
+        assert [r.state for r in await sam_db.status(conn)] == ["applied"] * 4
+    finally:
+        await conn.close()
+
+
+async def test_foreign_schema_migrations_table_is_a_clear_error(db_dsn: str) -> None:
+    from sam_db.errors import MigrationError
+
+    conn = await asyncpg.connect(db_dsn)
+    try:
+        await conn.execute("CREATE TABLE schema_migrations (version varchar PRIMARY KEY)")
+    finally:
+        await conn.close()
+    with pytest.raises(MigrationError, match="not sam_db's tracking table"):
+        await sam_db.status(db_dsn)

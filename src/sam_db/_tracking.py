@@ -9,6 +9,7 @@ from typing import Any, NamedTuple
 import asyncpg
 
 from ._ident import quote_ident
+from .errors import MigrationError
 
 TABLE = "schema_migrations"
 
@@ -93,9 +94,24 @@ def rows(records: list[Any]) -> list[AppliedRow]:
 
 
 async def read(conn: asyncpg.Connection, sql: TrackingSql) -> list[AppliedRow] | None:
-    """The applied migrations, or ``None`` when the table (or its schema) does not exist yet."""
+    """The applied migrations, or ``None`` when the table (or its schema) does not exist yet.
+
+    One query: a missing table is learnt from the error, not from a catalog look-up first. On a
+    caller's connection that is inside a transaction the query runs in a savepoint, so that error
+    does not abort the caller's transaction.
+    """
     try:
-        records = await conn.fetch(sql.select)
+        if conn.is_in_transaction():
+            async with conn.transaction():
+                records = await conn.fetch(sql.select)
+        else:
+            records = await conn.fetch(sql.select)
     except (asyncpg.UndefinedTableError, asyncpg.InvalidSchemaNameError):
         return None
+    except asyncpg.UndefinedColumnError as exc:
+        raise MigrationError(
+            f"{sql.table} exists but is not sam_db's tracking table ({exc}); another migration tool "
+            "(dbmate, Rails, the original Bun backend) probably created it. Migrate into another "
+            "schema (schema=...) or rename that table."
+        ) from None
     return rows(records)
