@@ -191,3 +191,14 @@ def test_embedded_default_when_no_dsn(tmp_path: Path) -> None:
         env=env,
     )
     assert again.returncode == 0 and "4 applied" in again.stdout
+
+
+def test_main_leaves_the_sam_db_logger_as_it_found_it(
+    db_dsn: str, capsys: pytest.CaptureFixture[str]
+) -> None:
+    import logging
+
+    logger = logging.getLogger("sam_db")
+    before = (logger.level, list(logger.handlers))
+    run(capsys, "status", "--dsn", db_dsn)
+    assert (logger.level, list(logger.handlers)) == before

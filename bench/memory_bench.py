@@ -1,0 +1,270 @@
+"""MemoryStore benchmark: bulk loading and search, beside raw asyncpg in the same run.
+
+    python bench/memory_bench.py [--rows 20000] [--queries 200] [--dsn URL]
+
+Uses ``--dsn`` / ``DATABASE_URL`` when given (it creates and drops two scratch databases there),
+otherwise an embedded PostgreSQL in a temporary directory. Vectors are precomputed (synthetic,
+low intrinsic dimension, 1536-d), so embedding time is out of every figure.
+
+Measured:
+- loading ``rows`` rows into the HNSW-indexed table: raw ``copy_records_to_table`` on one
+  connection vs ``MemoryStore.add_many`` (batches on several connections);
+- search p50/p95 and recall@10 (exact ground truth from numpy) at k=10, unfiltered and with a
+  5 % metadata filter: the raw index-forced SQL query vs ``MemoryStore.search_by_vector``, with
+  the access log off and on.
+"""
+
+from __future__ import annotations
+
+import argparse
+import asyncio
+import hashlib
+import json
+import os
+import statistics
+import tempfile
+import time
+import uuid
+from collections.abc import Sequence
+from pathlib import Path
+from typing import Any
+from urllib.parse import urlsplit, urlunsplit
+
+import asyncpg
+import numpy as np
+from pgvector import Vector
+from pgvector.asyncpg import register_vector
+
+from sam_db import migrate
+from sam_db._ident import quote_ident
+from sam_db.memory import MemoryStore
+
+D, K, BUCKETS = 1536, 10, 20
+
+
+class Precomputed:
+    """An embedder that looks vectors up instead of computing them (embedding time excluded)."""
+
+    dimensions = D
+    model = "precomputed"
+
+    def __init__(self, texts: Sequence[str], x: np.ndarray[Any, Any]) -> None:
+        self._row = {t: i for i, t in enumerate(texts)}
+        self._x = x
+
+    async def embed(self, texts: Sequence[str]) -> list[list[float]]:
+        return [self._x[self._row[t]].tolist() for t in texts]
+
+
+def data(rows: int, queries: int) -> tuple[np.ndarray[Any, Any], np.ndarray[Any, Any]]:
+    rng = np.random.default_rng(7)
+    basis = rng.standard_normal((32, D)).astype(np.float32)
+    centers = rng.standard_normal((50, 32)).astype(np.float32) * 2
+    latent = centers[rng.integers(0, 50, rows)] + rng.standard_normal((rows, 32)).astype(np.float32)
+    x = latent @ basis + 0.5 * rng.standard_normal((rows, D)).astype(np.float32)
+    x /= np.linalg.norm(x, axis=1, keepdims=True)
+    picks = rng.integers(0, rows, queries)
+    q = (latent[picks] + 0.3 * rng.standard_normal((queries, 32)).astype(np.float32)) @ basis
+    q /= np.linalg.norm(q, axis=1, keepdims=True)
+    return x, q
+
+
+def with_db(dsn: str, name: str) -> str:
+    return urlunsplit(urlsplit(dsn)._replace(path="/" + name))
+
+
+async def admin(dsn: str, sql: str) -> None:
+    conn = await asyncpg.connect(dsn)
+    try:
+        await conn.execute(sql)
+    finally:
+        await conn.close()
+
+
+def pct(values: list[float], p: float) -> float:
+    ordered = sorted(values)
+    return ordered[min(len(ordered) - 1, round(p / 100 * (len(ordered) - 1)))]
+
+
+async def raw_copy(dsn: str, texts: list[str], x: np.ndarray[Any, Any]) -> float:
+    conn = await asyncpg.connect(dsn)
+    try:
+        await register_vector(conn)
+        cid = await conn.fetchval(
+            "INSERT INTO memory_collections (name) VALUES ('default') RETURNING id"
+        )
+        records = [
+            (
+                uuid.uuid4(),
+                cid,
+                t,
+                hashlib.sha256(t.encode()).digest(),
+                Vector(x[i]),
+                json.dumps({"bucket": i % BUCKETS}),
+            )
+            for i, t in enumerate(texts)
+        ]
+        start = time.perf_counter()
+        await conn.copy_records_to_table(
+            "memory_entries",
+            records=records,
+            columns=["id", "collection_id", "content", "content_hash", "embedding", "metadata"],
+        )
+        return time.perf_counter() - start
+    finally:
+        await conn.close()
+
+
+async def store_load(store: MemoryStore, texts: list[str]) -> float:
+    metas = [{"bucket": i % BUCKETS} for i in range(len(texts))]
+    start = time.perf_counter()
+    await store.add_many(texts, metadata=metas)
+    return time.perf_counter() - start
+
+
+async def raw_search(
+    dsn: str, q: np.ndarray[Any, Any], filtered: bool, ef: int
+) -> tuple[list[float], list[list[str]]]:
+    conn = await asyncpg.connect(dsn)
+    try:
+        await register_vector(conn)
+        await conn.execute(
+            f"SET enable_seqscan = off; SET enable_bitmapscan = off; SET enable_sort = off; "
+            f"SET hnsw.ef_search = {int(ef)}; SET hnsw.iterative_scan = relaxed_order"
+        )
+        where = "WHERE metadata @> '{\"bucket\": 0}'" if filtered else ""
+        sql = f"SELECT content FROM memory_entries {where} ORDER BY embedding <=> $1 LIMIT 10"  # noqa: S608
+        times, results = [], []
+        for v in q:
+            vec = Vector(v)
+            start = time.perf_counter()
+            rows = await conn.fetch(sql, vec)
+            times.append(time.perf_counter() - start)
+            results.append([r[0] for r in rows])
+        return times, results
+    finally:
+        await conn.close()
+
+
+async def store_search(
+    store: MemoryStore, q: np.ndarray[Any, Any], filtered: bool, log: bool
+) -> tuple[list[float], list[list[str]]]:
+    times, results = [], []
+    f = {"bucket": 0} if filtered else None
+    for v in q:
+        vec = v.tolist()
+        start = time.perf_counter()
+        hits = await store.search_by_vector(vec, k=K, filter=f, log=log)
+        times.append(time.perf_counter() - start)
+        results.append([h.entry.content for h in hits])
+    return times, results
+
+
+def recall(
+    results: list[list[str]], truth: np.ndarray[Any, Any], texts: list[str]
+) -> tuple[float, int]:
+    hit = sum(len(set(r) & {texts[i] for i in t}) for r, t in zip(results, truth, strict=True))
+    return hit / (len(results) * K), min(len(r) for r in results)
+
+
+async def run(dsn: str, rows: int, queries: int, ef: int) -> None:
+    x, q = data(rows, queries)
+    texts = [f"memory row {i}" for i in range(rows)]
+    sims = q @ x.T
+    truth = np.argsort(-sims, axis=1)[:, :K]
+    masked = np.where((np.arange(rows) % BUCKETS) == 0, sims, -np.inf)
+    ftruth = np.argsort(-masked, axis=1)[:, :K]
+
+    names = [f"bench_raw_{uuid.uuid4().hex[:8]}", f"bench_store_{uuid.uuid4().hex[:8]}"]
+    for n in names:
+        await admin(dsn, f"CREATE DATABASE {quote_ident(n)}")
+    raw_dsn, store_dsn = (with_db(dsn, n) for n in names)
+    try:
+        for d in (raw_dsn, store_dsn):
+            await migrate(d)
+        print(f"loading {rows} rows of {D}-d vectors into the HNSW-indexed table ...", flush=True)
+        t_raw = await raw_copy(raw_dsn, texts, x)
+        print(f"  raw COPY, 1 connection: {t_raw:.1f} s", flush=True)
+        async with MemoryStore(store_dsn, Precomputed(texts, x), ef_search=ef) as store:
+            t_store = await store_load(store, texts)
+            print(f"  add_many: {t_store:.1f} s", flush=True)
+            async with _Conn(store_dsn) as conn:
+                await conn.execute("ANALYZE memory_entries")
+
+            table: list[tuple[str, float, float, float, int]] = []
+            for filtered in (False, True):
+                tr = ftruth if filtered else truth
+                label = "filtered 5%" if filtered else "unfiltered"
+                # Warm-up pass for both, then the measured pass.
+                await raw_search(store_dsn, q[:20], filtered, ef)
+                await store_search(store, q[:20], filtered, False)
+                times, res = await raw_search(store_dsn, q, filtered, ef)
+                table.append((f"raw SQL, {label}", *_stats(times), *recall(res, tr, texts)))
+                for log in (False, True):
+                    times, res = await store_search(store, q, filtered, log)
+                    name = f"store, {label}, log {'on' if log else 'off'}"
+                    table.append((name, *_stats(times), *recall(res, tr, texts)))
+    finally:
+        for n in names:
+            await admin(dsn, f"DROP DATABASE IF EXISTS {quote_ident(n)} WITH (FORCE)")
+
+    print()
+    print(f"{'bulk load (' + str(rows) + ' rows)':<34} {'seconds':>8} {'rows/s':>8} {'ratio':>6}")
+    print(f"{'raw COPY, 1 connection':<34} {t_raw:>8.1f} {rows / t_raw:>8.0f} {1.0:>6.2f}")
+    print(
+        f"{'MemoryStore.add_many':<34} {t_store:>8.1f} {rows / t_store:>8.0f} "
+        f"{t_raw / t_store:>6.2f}"
+    )
+    print()
+    print(
+        f"{'search k=10, ef_search=' + str(ef):<34} {'p50 ms':>8} {'p95 ms':>8} "
+        f"{'p50 ratio':>9} {'recall':>7} {'min hits':>8}"
+    )
+    base = {False: table[0][1], True: table[3][1]}
+    for i, (name, p50, p95, rec, shortest) in enumerate(table):
+        ratio = p50 / base[i >= 3]
+        print(f"{name:<34} {p50:>8.2f} {p95:>8.2f} {ratio:>9.2f} {rec:>7.3f} {shortest:>8}")
+
+
+class _Conn:
+    """``async with`` a plain connection."""
+
+    def __init__(self, dsn: str) -> None:
+        self.dsn = dsn
+
+    async def __aenter__(self) -> asyncpg.Connection[Any]:
+        self.conn = await asyncpg.connect(self.dsn)
+        return self.conn
+
+    async def __aexit__(self, *exc: object) -> None:
+        await self.conn.close()
+
+
+def _stats(times: list[float]) -> tuple[float, float]:
+    ms = [t * 1000 for t in times]
+    return statistics.median(ms), pct(ms, 95)
+
+
+def main() -> None:
+    parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
+    parser.add_argument("--rows", type=int, default=20_000)
+    parser.add_argument("--queries", type=int, default=200)
+    parser.add_argument("--ef-search", type=int, default=40)
+    parser.add_argument("--dsn", default=os.environ.get("DATABASE_URL"))
+    args = parser.parse_args()
+    if args.dsn:
+        asyncio.run(run(args.dsn, args.rows, args.queries, args.ef_search))
+        return
+    from sam_db._embedded import embedded_dsn, start_embedded
+
+    with tempfile.TemporaryDirectory(prefix="sam_db_bench_") as tmp:
+        server = start_embedded(Path(tmp) / "data", cleanup="delete")
+        try:
+            print("embedded PostgreSQL (default durability settings)")
+            asyncio.run(run(embedded_dsn(server), args.rows, args.queries, args.ef_search))
+        finally:
+            server.cleanup()
+
+
+if __name__ == "__main__":
+    main()

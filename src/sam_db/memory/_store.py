@@ -1,0 +1,1008 @@
+"""MemoryStore: embed texts, store them once per collection, and search them with pgvector HNSW."""
+
+from __future__ import annotations
+
+import asyncio
+import hashlib
+import logging
+import re
+import uuid
+from collections.abc import AsyncIterator, Mapping, Sequence
+from contextlib import asynccontextmanager
+from datetime import datetime, timedelta
+from types import TracebackType
+from typing import Any
+
+import asyncpg
+from pgvector.asyncpg import register_vector
+
+from .._redact import redact
+from ..errors import (
+    BatchWriteError,
+    CollectionNotFoundError,
+    ConfigurationError,
+    DatabaseConnectionError,
+    DimensionMismatchError,
+    EntryNotFoundError,
+    InvalidInputError,
+    MemoryStoreError,
+)
+from . import _inputs as inp
+from ._embedder import Embedder
+from ._filters import Params, compile_filter
+from ._models import AccessLogRecord, AccessStat, Collection, MemoryEntry, SearchHit
+from ._search import choose_settings, parse_version
+from ._sql import (
+    DISCOVER_EXTENSION,
+    DISCOVER_TABLE,
+    EXTENSION_SCHEMA,
+    Statements,
+    search_param_start,
+)
+from ._tasks import gather_or_cancel
+from ._vectors import pack_vector, pack_vectors, vector_hash
+
+_log = logging.getLogger("sam_db.memory")
+
+_Conn = Any  # asyncpg Connection or PoolConnectionProxy
+_DIMENSIONS = re.compile(r"vector\((\d+)\)$")
+_LONG_VECTOR = re.compile(r"'\[[-+0-9.e,]{64,}\]'")
+# Texts handed to the embedder per call; their vectors are packed to float32 right after, so
+# memory stays bounded for very large add_many calls.
+_EMBED_CHUNK = 1024
+_EMBED_PARALLEL = 2
+
+
+def _entry(row: Mapping[str, Any], collection: str) -> MemoryEntry:
+    # model_construct: the row's types are what the model declares (the database checked them),
+    # and validating ten entries per search would cost more than the search's SQL.
+    return MemoryEntry.model_construct(
+        id=row["id"],
+        collection=collection,
+        content=row["content"],
+        metadata=inp.decode_metadata(row["metadata"]),
+        session_id=row["session_id"],
+        workflow_id=row["workflow_id"],
+        embedding_model=row["embedding_model"],
+        created_at=row["created_at"],
+        updated_at=row["updated_at"],
+        expires_at=row["expires_at"],
+    )
+
+
+def _collection(row: Mapping[str, Any]) -> Collection:
+    return Collection(
+        id=row["id"],
+        name=row["name"],
+        description=row["description"],
+        metadata=inp.decode_metadata(row["metadata"]),
+        created_at=row["created_at"],
+        updated_at=row["updated_at"],
+        entry_count=row["entry_count"],
+    )
+
+
+async def _init_connection(conn: Any) -> None:
+    """Owned pools: register pgvector's binary codec with the schema the extension lives in."""
+    schema = await conn.fetchval(EXTENSION_SCHEMA)
+    if schema is not None:  # missing extension: open() reports it
+        await register_vector(conn, schema=schema)
+
+
+async def _keep_session(conn: Any) -> None:
+    """Owned pools skip asyncpg's reset query (a round trip per release): the store never
+    changes session state — its settings are transaction-local — and asyncpg still ends any
+    open transaction on release."""
+
+
+class _LogContext:
+    """What the access log records about one search besides its hits."""
+
+    def __init__(
+        self,
+        session_id: str | None,
+        query: str | None,
+        vector: Any,
+        keep_text: bool,
+    ) -> None:
+        self.session_id = session_id
+        self.query = query if keep_text else None
+        self.query_hash = (
+            hashlib.sha256(query.encode()).digest() if query is not None else vector_hash(vector)
+        )
+
+
+async def _rollback(conn: Any) -> None:
+    """Best-effort ROLLBACK after a failed statement (the connection may already be broken)."""
+    try:
+        await conn.execute("ROLLBACK")
+    except Exception:  # the pool's reset or a new connection deals with it
+        _log.debug("rollback after a failed search did not complete", exc_info=True)
+
+
+class MemoryStore:
+    """Agent memories in PostgreSQL: embedded once, deduplicated per collection, searched by HNSW.
+
+    ``dsn_or_pool`` is a DSN (the store opens and closes its own asyncpg pool) or an
+    ``asyncpg.Pool`` (borrowed: never closed; the store registers pgvector's codec on each of its
+    connections at first use — register it in your pool's ``init`` to save that round trip).
+    ``schema`` names the schema holding the memory tables; by default the connection's
+    ``search_path`` finds them. Use as ``async with MemoryStore(...) as store:``.
+
+    Tuning: ``ef_search`` (HNSW candidate list, per store; each search may override it),
+    ``access_log`` (record what searches return), ``batch_size`` / ``write_concurrency``
+    (``add_many`` batches and how many run at once on separate connections), ``max_connections``
+    (size of an owned pool).
+    """
+
+    def __init__(
+        self,
+        dsn_or_pool: str | asyncpg.Pool[Any],
+        embedder: Embedder | None = None,
+        *,
+        schema: str | None = None,
+        ef_search: int = 40,
+        access_log: bool = True,
+        log_query_text: bool = True,
+        batch_size: int = 256,
+        write_concurrency: int = 4,
+        max_connections: int = 8,
+    ) -> None:
+        if isinstance(dsn_or_pool, str):
+            self._dsn: str | None = dsn_or_pool
+            self._pool: asyncpg.Pool[Any] | None = None
+        elif isinstance(dsn_or_pool, asyncpg.Pool):
+            self._dsn = None
+            self._pool = dsn_or_pool
+        else:
+            raise ConfigurationError("MemoryStore needs a DSN string or an asyncpg.Pool")
+        if schema is not None:
+            inp.check_text(schema, what="schema")
+        self._schema = schema
+        self._embedder = embedder
+        self.ef_search = inp.check_int(ef_search, "ef_search", 1, inp.MAX_EF_SEARCH)
+        self.access_log = bool(access_log)
+        self.log_query_text = bool(log_query_text)
+        self.batch_size = inp.check_int(batch_size, "batch_size", 1, 100_000)
+        self.write_concurrency = inp.check_int(write_concurrency, "write_concurrency", 1, 64)
+        self._max_connections = inp.check_int(max_connections, "max_connections", 1, 1000)
+        self._owns_pool = self._pool is None
+        self._sql: Statements | None = None
+        self._dimensions: int | None = None
+        self._iterative = False
+        self._pgvector_version = ""
+        self._ext_schema = "public"
+        self._codec_ready: dict[int, Any] = {}
+
+    # -- lifecycle --------------------------------------------------------------------------
+    async def __aenter__(self) -> MemoryStore:
+        return await self.open()
+
+    async def __aexit__(
+        self,
+        exc_type: type[BaseException] | None,
+        exc: BaseException | None,
+        tb: TracebackType | None,
+    ) -> None:
+        await self.close()
+
+    async def open(self) -> MemoryStore:
+        """Open the pool (if owned), find the tables and pgvector, and check the embedder's size.
+
+        Raises DimensionMismatchError (naming both sizes) before anything is written when the
+        embedder's ``dimensions`` differ from the ``embedding`` column's.
+        """
+        if self._sql is not None:
+            return self
+        if self._embedder is None:
+            from ._openai import OpenAIEmbedder
+
+            self._embedder = OpenAIEmbedder()
+        dims = self._embedder.dimensions
+        if isinstance(dims, bool) or not isinstance(dims, int) or dims < 1:
+            raise ConfigurationError(f"embedder.dimensions must be a positive int, got {dims!r}")
+        if self._owns_pool:
+            assert self._dsn is not None
+            try:
+                self._pool = await asyncpg.create_pool(
+                    self._dsn,
+                    min_size=1,
+                    max_size=self._max_connections,
+                    init=_init_connection,
+                    reset=_keep_session,
+                )
+            except (OSError, asyncpg.PostgresError, asyncpg.InterfaceError) as exc:
+                raise DatabaseConnectionError(
+                    f"cannot connect to {redact(self._dsn)}: {redact(str(exc))}"
+                ) from None
+        try:
+            await self._discover(dims)
+        except BaseException:
+            await self.close()
+            raise
+        return self
+
+    async def _discover(self, dims: int) -> None:
+        pool = self._require_pool()
+        table = "memory_entries"
+        if self._schema is not None:
+            from .._ident import quote_ident
+
+            table = f"{quote_ident(self._schema)}.memory_entries"
+        async with pool.acquire() as conn:
+            found = await conn.fetchrow(DISCOVER_TABLE, table)
+            ext = await conn.fetchrow(DISCOVER_EXTENSION)
+        where = f"schema {self._schema!r}" if self._schema else "the search_path"
+        if found is None:
+            raise MemoryStoreError(
+                f"table memory_entries not found in {where}: apply sam_db's migrations first "
+                "(await sam_db.migrate(dsn))"
+            )
+        if ext is None:
+            raise MemoryStoreError("the pgvector extension (vector) is not installed")
+        match = _DIMENSIONS.search(found["embedding_type"])
+        if match is None:
+            raise MemoryStoreError(
+                f"memory_entries.embedding has type {found['embedding_type']}, expected vector(n)"
+            )
+        column = int(match.group(1))
+        if column != dims:
+            raise DimensionMismatchError(
+                f"embedder {self._embedder!r} makes {dims}-dimensional vectors but "
+                f"memory_entries.embedding is vector({column}): use an embedder with "
+                f"dimensions={column} or migrate the column to vector({dims})",
+                expected=column,
+                actual=dims,
+            )
+        self._dimensions = column
+        self._pgvector_version = ext["extversion"]
+        self._ext_schema = ext["ext_schema"]
+        self._iterative = parse_version(ext["extversion"]) >= (0, 8)
+        self._sql = Statements.build(found["table_schema"], ext["ext_schema"])
+
+    async def close(self) -> None:
+        """Close the pool if the store opened it; a borrowed pool stays open."""
+        self._sql = None
+        if self._owns_pool and self._pool is not None:
+            pool, self._pool = self._pool, None
+            await pool.close()
+        self._codec_ready.clear()
+
+    @property
+    def embedder(self) -> Embedder:
+        """The embedder this store uses."""
+        if self._embedder is None:
+            raise MemoryStoreError("the store is not open: use `async with store:`")
+        return self._embedder
+
+    @property
+    def iterative_scans(self) -> bool:
+        """Whether the server's pgvector (0.8+) has iterative index scans (found at open)."""
+        return self._iterative
+
+    @asynccontextmanager
+    async def _connect(self) -> AsyncIterator[Any]:
+        """A pool connection with the pgvector codec registered (once per connection)."""
+        pool = self._require_pool()
+        async with pool.acquire() as conn:
+            if not self._owns_pool:
+                await self._ensure_codec(conn)
+            yield conn
+
+    async def _ensure_codec(self, conn: Any) -> None:
+        # A borrowed pool's connections get the codec on first use. They are told apart by
+        # their settings object, kept referenced so that its id() cannot be reused.
+        settings = conn.get_settings()
+        if id(settings) in self._codec_ready:
+            return
+        if len(self._codec_ready) > 10_000:  # connections come and go: forget old ones
+            self._codec_ready.clear()
+        await register_vector(conn, schema=self._ext_schema)
+        self._codec_ready[id(settings)] = settings
+
+    def _require_pool(self) -> asyncpg.Pool[Any]:
+        if self._pool is None:
+            raise MemoryStoreError("the store is not open: use `async with store:`")
+        return self._pool
+
+    def _require(self) -> tuple[asyncpg.Pool[Any], Statements, int]:
+        if self._sql is None or self._pool is None or self._dimensions is None:
+            raise MemoryStoreError("the store is not open: use `async with store:`")
+        return self._pool, self._sql, self._dimensions
+
+    # -- collections ------------------------------------------------------------------------
+    async def _collection_id(self, conn: _Conn, sql: Statements, name: str) -> int:
+        cid = await conn.fetchval(sql.collection_id, name)
+        if cid is None:
+            cid = await conn.fetchval(sql.collection_insert, name)
+            if cid is None:  # created concurrently
+                cid = await conn.fetchval(sql.collection_id, name)
+        return int(cid)
+
+    async def create_collection(
+        self,
+        name: str,
+        description: str | None = None,
+        metadata: Mapping[str, Any] | None = None,
+    ) -> Collection:
+        """Create a collection, or update the description/metadata given for an existing one."""
+        _, sql, _ = self._require()
+        name = inp.check_collection(name)
+        if description is not None:
+            inp.check_text(description, what="description")
+        meta = None if metadata is None else inp.metadata_json(metadata)
+        async with self._connect() as conn:
+            row = await conn.fetchrow(sql.collection_upsert, name, description, meta)
+        assert row is not None
+        return _collection(row)
+
+    async def list_collections(self) -> list[Collection]:
+        """All collections by name, each with its number of live (unexpired) entries."""
+        _, sql, _ = self._require()
+        async with self._connect() as conn:
+            rows = await conn.fetch(sql.collection_list)
+        return [_collection(r) for r in rows]
+
+    async def delete_collection(self, name: str) -> int:
+        """Delete a collection with its entries and their access log; returns how many entries.
+
+        Raises CollectionNotFoundError when there is no such collection.
+        """
+        _, sql, _ = self._require()
+        name = inp.check_collection(name)
+        async with self._connect() as conn, conn.transaction():
+            row = await conn.fetchrow(sql.collection_delete, name)
+        if row is None or not row["deleted"]:
+            raise CollectionNotFoundError(f"collection {name!r} does not exist")
+        return int(row["entries"] or 0)
+
+    # -- writing ----------------------------------------------------------------------------
+    async def add(
+        self,
+        text: str,
+        collection: str = "default",
+        metadata: Mapping[str, Any] | None = None,
+        session_id: str | None = None,
+        workflow_id: str | None = None,
+        *,
+        ttl: timedelta | None = None,
+        expires_at: datetime | None = None,
+    ) -> MemoryEntry:
+        """Remember ``text`` in ``collection`` (created on first use); returns the stored entry.
+
+        Content already stored in the collection is not embedded again: its entry is returned
+        unchanged (an expired one is renewed with this call's metadata, links and expiry).
+        """
+        inp.check_text(text)
+        entries = await self._add(
+            [text],
+            collection,
+            [inp.metadata_json(metadata)],
+            session_id=session_id,
+            workflow_id=workflow_id,
+            ttl=ttl,
+            expires_at=expires_at,
+            single=True,
+            batch_size=None,
+        )
+        return entries[0]
+
+    async def add_many(
+        self,
+        texts: Sequence[str],
+        collection: str = "default",
+        metadata: Mapping[str, Any] | Sequence[Mapping[str, Any] | None] | None = None,
+        *,
+        session_id: str | None = None,
+        workflow_id: str | None = None,
+        ttl: timedelta | None = None,
+        expires_at: datetime | None = None,
+        batch_size: int | None = None,
+    ) -> list[MemoryEntry]:
+        """Remember many texts; returns one entry per input text, in input order.
+
+        ``metadata`` is None, one dict for every text, or one dict per text. Texts already stored
+        (and repeats within ``texts``, which map to the same entry) are not embedded again. Every
+        text and every vector is validated before the first write; rows are then written in
+        batches of ``batch_size``, one transaction each, ``write_concurrency`` at a time on
+        separate connections (HNSW inserts are CPU-bound on the server). A failing batch raises
+        BatchWriteError naming it; batches already committed stay and are listed in the error.
+        """
+        if isinstance(texts, (str, bytes)) or not isinstance(texts, Sequence):
+            raise InvalidInputError("add_many takes a list of texts (use add() for one text)")
+        for i, t in enumerate(texts):
+            inp.check_text(t, what=f"texts[{i}]")
+        metas = inp.metadata_list(metadata, len(texts))
+        if batch_size is not None:
+            inp.check_int(batch_size, "batch_size", 1, 100_000)
+        return await self._add(
+            list(texts),
+            collection,
+            metas,
+            session_id=session_id,
+            workflow_id=workflow_id,
+            ttl=ttl,
+            expires_at=expires_at,
+            single=False,
+            batch_size=batch_size,
+        )
+
+    async def _embed_packed(self, texts: list[str], dims: int) -> list[Any]:
+        """Embed texts in bounded chunks and validate/pack each chunk's vectors at once."""
+        embedder = self.embedder
+        chunks = [texts[i : i + _EMBED_CHUNK] for i in range(0, len(texts), _EMBED_CHUNK)]
+        gate = asyncio.Semaphore(_EMBED_PARALLEL)
+
+        async def one(chunk: list[str]) -> list[Any]:
+            async with gate:
+                vectors = await embedder.embed(chunk)
+                return pack_vectors(vectors, dims, count=len(chunk))
+
+        packed = await gather_or_cancel(one(c) for c in chunks)
+        return [v for chunk in packed for v in chunk]
+
+    async def _add(
+        self,
+        texts: list[str],
+        collection: str,
+        metas: list[str],
+        *,
+        session_id: str | None,
+        workflow_id: str | None,
+        ttl: timedelta | None,
+        expires_at: datetime | None,
+        single: bool,
+        batch_size: int | None,
+    ) -> list[MemoryEntry]:
+        _, sql, dims = self._require()
+        collection = inp.check_collection(collection)
+        session_id = inp.check_link(session_id, "session_id")
+        workflow_id = inp.check_link(workflow_id, "workflow_id")
+        expiry = inp.expiry(ttl, expires_at)
+        if not texts:
+            return []
+        hashes = [inp.content_hash(t) for t in texts]
+        first: dict[bytes, int] = {}
+        for i, h in enumerate(hashes):
+            first.setdefault(h, i)
+        by_hash: dict[bytes, MemoryEntry] = {}
+
+        async with self._connect() as conn:
+            cid = await self._collection_id(conn, sql, collection)
+            rows = await conn.fetch(sql.existing_by_hash, cid, list(first))
+            expired = []
+            for r in rows:
+                if r["expired"]:
+                    expired.append(r)
+                else:
+                    by_hash[bytes(r["content_hash"])] = _entry(r, collection)
+            if expired:
+                renewed = await conn.fetch(
+                    sql.renew,
+                    [r["id"] for r in expired],
+                    [metas[first[bytes(r["content_hash"])]] for r in expired],
+                    session_id,
+                    workflow_id,
+                    expiry,
+                )
+                for r in renewed:
+                    by_hash[bytes(r["content_hash"])] = _entry(r, collection)
+
+        missing = [h for h in first if h not in by_hash]
+        if missing:
+            # Embed and validate everything before the first write: a bad vector (or an
+            # embedding failure) must not leave half of the texts stored.
+            vectors = await self._embed_packed([texts[first[h]] for h in missing], dims)
+            size = batch_size or self.batch_size
+            batches = [
+                list(range(i, min(i + size, len(missing)))) for i in range(0, len(missing), size)
+            ]
+            failures: dict[int, BaseException] = {}
+            gate = asyncio.Semaphore(self.write_concurrency)
+            model = self.embedder.model
+
+            async def write(n: int, idx: list[int]) -> None:
+                async with gate:
+                    if failures:  # stop starting batches once one has failed
+                        return
+                    # Rows sorted by hash: every transaction then takes unique-index locks in
+                    # one global order, so concurrent writers of overlapping texts cannot
+                    # deadlock. Batches themselves follow input order.
+                    idx = sorted(idx, key=lambda i: missing[i])
+                    try:
+                        written = await self._write_batch(
+                            sql,
+                            cid,
+                            [texts[first[missing[i]]] for i in idx],
+                            [missing[i] for i in idx],
+                            [vectors[i] for i in idx],
+                            [metas[first[missing[i]]] for i in idx],
+                            dims,
+                            model,
+                            session_id,
+                            workflow_id,
+                            expiry,
+                            collection,
+                        )
+                    except Exception as exc:
+                        failures[n] = exc
+                        return
+                    by_hash.update(written)
+
+            await asyncio.gather(*(write(n, idx) for n, idx in enumerate(batches)))
+            if failures:
+                n = min(failures)
+                exc = failures[n]
+                if single:
+                    raise self._translate(exc) from exc
+                committed = [by_hash[h] for h in hashes if h in by_hash]
+                positions = [first[missing[i]] for i in batches[n]]
+                raise BatchWriteError(
+                    f"add_many batch {n} of {len(batches)} (input texts {positions[0]}.."
+                    f"{positions[-1]}) failed: {type(exc).__name__}: {exc}; "
+                    f"{len(committed)} of {len(texts)} input texts are stored",
+                    batch=n,
+                    committed=len(committed),
+                    entries=list(committed),
+                ) from exc
+        return [by_hash[h] for h in hashes]
+
+    @staticmethod
+    def _translate(exc: BaseException) -> BaseException:
+        if isinstance(exc, MemoryStoreError):
+            return exc
+        if isinstance(exc, asyncpg.ForeignKeyViolationError):
+            return CollectionNotFoundError("the collection was deleted while writing to it")
+        return MemoryStoreError(f"writing the entry failed: {type(exc).__name__}: {exc}")
+
+    async def _write_batch(
+        self,
+        sql: Statements,
+        cid: int,
+        texts: list[str],
+        hashes: list[bytes],
+        vectors: list[Any],
+        metas: list[str],
+        dims: int,
+        model: str,
+        session_id: str | None,
+        workflow_id: str | None,
+        expiry: datetime | None,
+        collection: str,
+    ) -> dict[bytes, MemoryEntry]:
+        """Insert one batch in one statement (its own transaction); read back conflicting rows."""
+        async with self._connect() as conn:
+            rows = await conn.fetch(
+                sql.insert_batch,
+                cid,
+                texts,
+                hashes,
+                vectors,
+                model,
+                session_id,
+                workflow_id,
+                expiry,
+                metas,
+            )
+            out = {bytes(r["content_hash"]): _entry(r, collection) for r in rows}
+            lost = [h for h in hashes if h not in out]
+            if lost:  # another writer stored the same content meanwhile
+                for r in await conn.fetch(sql.existing_by_hash, cid, lost):
+                    out[bytes(r["content_hash"])] = _entry(r, collection)
+        return out
+
+    async def update(
+        self,
+        entry_id: uuid.UUID | str,
+        text: str | None = None,
+        metadata: Mapping[str, Any] | None = None,
+    ) -> MemoryEntry:
+        """Replace an entry's text (re-embedding it) and/or its metadata; returns the new entry.
+
+        Raises EntryNotFoundError for an unknown or expired id, and InvalidInputError when the new
+        text is already stored as another entry of the collection.
+        """
+        _, sql, dims = self._require()
+        eid = inp.to_uuid(entry_id)
+        if text is not None:
+            inp.check_text(text)
+        meta = None if metadata is None else inp.metadata_json(metadata)
+        async with self._connect() as conn:
+            current = await conn.fetchrow(sql.get, eid)
+            if current is None:
+                raise EntryNotFoundError(f"entry {eid} does not exist (or has expired)")
+            new_hash: bytes | None = None
+            vector: Any = None
+            if text is not None and text != current["content"]:
+                new_hash = inp.content_hash(text)
+                # Embedding happens before the write transaction: no lock held over the network.
+                vector = (await self._embed_packed([text], dims))[0]
+            try:
+                row = await conn.fetchrow(
+                    sql.update,
+                    eid,
+                    text if new_hash else None,
+                    new_hash,
+                    vector,
+                    self.embedder.model,
+                    meta,
+                )
+            except asyncpg.UniqueViolationError:
+                other = await conn.fetchval(sql.find_by_hash, eid, new_hash)
+                raise InvalidInputError(
+                    f"collection {current['collection']!r} already stores this text "
+                    f"as entry {other}"
+                ) from None
+        if row is None:
+            raise EntryNotFoundError(f"entry {eid} does not exist (or has expired)")
+        return _entry(row, current["collection"])
+
+    async def get(self, entry_id: uuid.UUID | str) -> MemoryEntry | None:
+        """The entry with this id, or None when there is none or it has expired."""
+        _, sql, _ = self._require()
+        eid = inp.to_uuid(entry_id)
+        async with self._connect() as conn:
+            row = await conn.fetchrow(sql.get, eid)
+        return None if row is None else _entry(row, row["collection"])
+
+    async def delete(self, entry_id_or_ids: uuid.UUID | str | Sequence[uuid.UUID | str]) -> int:
+        """Delete one entry or several; returns how many existed (their access log goes too)."""
+        _, sql, _ = self._require()
+        ids = inp.to_uuids(entry_id_or_ids)
+        if not ids:
+            return 0
+        async with self._connect() as conn:
+            return int(await conn.fetchval(sql.delete, ids))
+
+    async def purge_expired(self, collection: str | None = None) -> int:
+        """Delete expired entries (of one collection, or all) in SQL; returns how many."""
+        _, sql, _ = self._require()
+        async with self._connect() as conn:
+            if collection is None:
+                return int(await conn.fetchval(sql.purge_all))
+            return int(await conn.fetchval(sql.purge_collection, inp.check_collection(collection)))
+
+    # -- searching --------------------------------------------------------------------------
+    async def search(
+        self,
+        query: str,
+        collection: str = "default",
+        k: int = 10,
+        filter: Mapping[str, Any] | None = None,
+        min_similarity: float | None = None,
+        session_id: str | None = None,
+        *,
+        ef_search: int | None = None,
+        exact: bool = False,
+        log: bool | None = None,
+    ) -> list[SearchHit]:
+        """The ``k`` entries most similar to ``query`` (cosine), best first.
+
+        ``filter`` is a metadata filter (see docs/memory.md), ``session_id`` keeps entries of one
+        session, ``min_similarity`` drops weaker hits. The HNSW index serves the search (with
+        pgvector's iterative scans when filtered, so k matches come back when k exist); when it
+        still comes back short, the search is re-run exactly. ``exact=True`` skips the index.
+        ``ef_search`` overrides the store's for this call; ``log`` the store's ``access_log``.
+        """
+        inp.check_text(query, what="query")
+        # Validate everything (filter included) before paying for an embedding call.
+        self._prepare_search(collection, k, filter, session_id, ef_search, exact)
+        inp.check_similarity(min_similarity)
+        vector = (await self._embed_packed([query], self._require()[2]))[0]
+        return await self._search(
+            vector,
+            query,
+            collection,
+            k,
+            filter,
+            min_similarity,
+            session_id,
+            ef_search=ef_search,
+            exact=exact,
+            log=log,
+        )
+
+    async def search_by_vector(
+        self,
+        vector: Sequence[float],
+        collection: str = "default",
+        k: int = 10,
+        filter: Mapping[str, Any] | None = None,
+        min_similarity: float | None = None,
+        session_id: str | None = None,
+        *,
+        ef_search: int | None = None,
+        exact: bool = False,
+        log: bool | None = None,
+    ) -> list[SearchHit]:
+        """Like :meth:`search` with a precomputed query vector (the log stores its hash only)."""
+        packed = pack_vector(vector, self._require()[2], what="query vector")
+        return await self._search(
+            packed,
+            None,
+            collection,
+            k,
+            filter,
+            min_similarity,
+            session_id,
+            ef_search=ef_search,
+            exact=exact,
+            log=log,
+        )
+
+    def _prepare_search(
+        self,
+        collection: str,
+        k: int,
+        filter: Mapping[str, Any] | None,
+        session_id: str | None,
+        ef_search: int | None,
+        exact: bool,
+        log: bool = False,
+    ) -> tuple[str, str, list[Any], bool, int, int]:
+        self._require()
+        collection = inp.check_collection(collection)
+        k = inp.check_int(k, "k", 1, inp.MAX_K)
+        ef = self.ef_search if ef_search is None else ef_search
+        ef = inp.check_int(ef, "ef_search", 1, inp.MAX_EF_SEARCH)
+        session_id = inp.check_link(session_id, "session_id")
+        params = Params(start=search_param_start(log))
+        where = [compile_filter(filter, params)]
+        if session_id is not None:
+            where.append(f"e.session_id = {params.add(session_id)}")
+        filtered = filter is not None or session_id is not None
+        return collection, " AND ".join(where), params.values, filtered, k, ef
+
+    async def _search(
+        self,
+        vector: Any,
+        query: str | None,
+        collection: str,
+        k: int,
+        filter: Mapping[str, Any] | None,
+        min_similarity: float | None,
+        session_id: str | None,
+        *,
+        ef_search: int | None,
+        exact: bool,
+        log: bool | None,
+    ) -> list[SearchHit]:
+        _, sql, _ = self._require()
+        logging_on = self.access_log if log is None else bool(log)
+        collection, where, extra, filtered, k, ef = self._prepare_search(
+            collection, k, filter, session_id, ef_search, exact, logging_on
+        )
+        threshold = inp.check_similarity(min_similarity)
+        logged = None
+        if logging_on:
+            logged = _LogContext(session_id, query, vector, self.log_query_text)
+        async with self._connect() as conn:
+            try:
+                rows = await self._search_rows(
+                    conn,
+                    sql,
+                    where,
+                    vector,
+                    collection,
+                    k,
+                    threshold,
+                    extra,
+                    ef,
+                    exact,
+                    filtered,
+                    logged,
+                )
+            except asyncpg.ForeignKeyViolationError:
+                # An entry was deleted between the search and its log write (same statement,
+                # concurrent DELETE): search again without logging; the log is best effort.
+                _log.debug("access log skipped: an entry was deleted concurrently")
+                _, where, extra, *_ = self._prepare_search(
+                    collection, k, filter, session_id, ef_search, exact, False
+                )
+                rows = await self._search_rows(
+                    conn,
+                    sql,
+                    where,
+                    vector,
+                    collection,
+                    k,
+                    threshold,
+                    extra,
+                    ef,
+                    exact,
+                    filtered,
+                    None,
+                )
+        hits: list[SearchHit] = []
+        for row in rows:
+            similarity = 1.0 - float(row["distance"])
+            if threshold is not None and similarity < threshold:
+                continue
+            hits.append(
+                SearchHit.model_construct(
+                    entry=_entry(row, collection), similarity=similarity, rank=len(hits) + 1
+                )
+            )
+        return hits
+
+    async def _search_rows(
+        self,
+        conn: _Conn,
+        sql: Statements,
+        where: str,
+        vector: Any,
+        collection: str,
+        k: int,
+        threshold: float | None,
+        extra: list[Any],
+        ef: int,
+        exact: bool,
+        filtered: bool,
+        logged: _LogContext | None,
+    ) -> list[Any]:
+        """The index search, re-run exactly when it found fewer than ``k`` rows."""
+        if not exact:
+            rows = await self._run_search(
+                conn,
+                sql,
+                where,
+                vector,
+                collection,
+                k,
+                threshold,
+                extra,
+                ef,
+                False,
+                filtered,
+                logged,
+            )
+            if len(rows) >= k:
+                return rows
+            # The index came back short (a filter too selective for the scan's limits, or a
+            # small collection): the exact scan says how many matches really exist.
+        return await self._run_search(
+            conn, sql, where, vector, collection, k, threshold, extra, ef, True, filtered, logged
+        )
+
+    async def _run_search(
+        self,
+        conn: _Conn,
+        sql: Statements,
+        where: str,
+        vector: Any,
+        collection: str,
+        k: int,
+        threshold: float | None,
+        extra: list[Any],
+        ef: int,
+        exact: bool,
+        filtered: bool,
+        logged: _LogContext | None,
+    ) -> list[Any]:
+        """One search transaction: BEGIN + settings (one round trip), the statement, COMMIT."""
+        settings = choose_settings(
+            exact=exact,
+            ef_search=ef,
+            k=k,
+            filtered=filtered,
+            iterative=self._iterative,
+            log=logged is not None,
+        )
+        args: list[Any] = [vector, collection, k, threshold]
+        if logged is not None:
+            # An exact result is final; an index result only when it is not short.
+            args += [logged.session_id, logged.query_hash, logged.query, exact]
+        await conn.execute(settings.begin_sql())
+        try:
+            rows = await conn.fetch(
+                sql.search(where, exact=exact, log=logged is not None), *args, *extra
+            )
+        except asyncio.CancelledError:
+            raise  # the pool rolls back a connection released inside a transaction
+        except BaseException:
+            await _rollback(conn)
+            raise
+        await conn.execute("COMMIT")
+        return list(rows)
+
+    async def explain_search(
+        self,
+        query: str | Sequence[float],
+        collection: str = "default",
+        k: int = 10,
+        filter: Mapping[str, Any] | None = None,
+        session_id: str | None = None,
+        *,
+        ef_search: int | None = None,
+        exact: bool = False,
+        analyze: bool = False,
+    ) -> str:
+        """The PostgreSQL plan of a search, run with the same SQL and settings as :meth:`search`.
+
+        For checking that the HNSW index serves your searches (look for
+        ``memory_entries_embedding_hnsw_idx``); ``analyze=True`` runs it and adds timings.
+        """
+        _, sql, dims = self._require()
+        if isinstance(query, str):
+            inp.check_text(query, what="query")
+            vector = (await self._embed_packed([query], dims))[0]
+        else:
+            vector = pack_vector(query, dims, what="query vector")
+        collection, where, extra, filtered, k, ef = self._prepare_search(
+            collection, k, filter, session_id, ef_search, exact
+        )
+        settings = choose_settings(
+            exact=exact, ef_search=ef, k=k, filtered=filtered, iterative=self._iterative
+        )
+        explain = "EXPLAIN (ANALYZE, BUFFERS) " if analyze else "EXPLAIN "
+        async with self._connect() as conn:
+            await conn.execute(settings.begin_sql())
+            try:
+                rows = await conn.fetch(
+                    explain + sql.search(where, exact=exact, log=False),
+                    vector,
+                    collection,
+                    k,
+                    None,
+                    *extra,
+                )
+            finally:
+                await _rollback(conn)
+        # The query vector is inlined in the plan as a 1536-number literal: abbreviate it.
+        return _LONG_VECTOR.sub("'[...]'", "\n".join(r[0] for r in rows))
+
+    # -- access log -------------------------------------------------------------------------
+    async def most_accessed(
+        self, collection: str = "default", *, since: datetime | None = None, limit: int = 10
+    ) -> list[AccessStat]:
+        """The live entries of ``collection`` searches returned most often (since ``since``)."""
+        _, sql, _ = self._require()
+        collection = inp.check_collection(collection)
+        limit = inp.check_int(limit, "limit", 1, 100_000)
+        async with self._connect() as conn:
+            rows = await conn.fetch(sql.most_accessed, collection, since, limit)
+        return [
+            AccessStat(
+                entry=_entry(r, collection),
+                access_count=r["access_count"],
+                last_accessed_at=r["last_accessed_at"],
+                mean_similarity=r["mean_similarity"],
+            )
+            for r in rows
+        ]
+
+    async def access_records(
+        self,
+        *,
+        entry_id: uuid.UUID | str | None = None,
+        collection: str | None = None,
+        session_id: str | None = None,
+        since: datetime | None = None,
+        limit: int = 100,
+    ) -> list[AccessLogRecord]:
+        """Raw access-log rows, newest first, optionally for one entry, collection or session."""
+        _, sql, _ = self._require()
+        eid = None if entry_id is None else inp.to_uuid(entry_id)
+        if collection is not None:
+            collection = inp.check_collection(collection)
+        limit = inp.check_int(limit, "limit", 1, 100_000)
+        async with self._connect() as conn:
+            rows = await conn.fetch(sql.access_records, eid, collection, session_id, since, limit)
+        return [
+            AccessLogRecord(
+                id=r["id"],
+                entry_id=r["entry_id"],
+                collection=r["collection"],
+                session_id=r["session_id"],
+                query=r["query"],
+                query_hash=bytes(r["query_hash"]),
+                similarity=r["similarity"],
+                rank=r["rank"],
+                accessed_at=r["accessed_at"],
+            )
+            for r in rows
+        ]
+
+    def __repr__(self) -> str:
+        where = "borrowed pool" if not self._owns_pool else redact(self._dsn or "")
+        return f"MemoryStore({where!r}, embedder={self._embedder!r}, schema={self._schema!r})"

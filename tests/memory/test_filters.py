@@ -1,0 +1,168 @@
+"""The metadata filter language: compilation, semantics on real jsonb, and hostile input."""
+
+from __future__ import annotations
+
+import math
+import re
+from datetime import datetime, timezone
+from typing import Any
+
+import pytest
+
+from sam_db.errors import FilterError
+from sam_db.memory import MemoryStore
+from sam_db.memory._filters import Params, compile_filter
+
+# -- compilation ---------------------------------------------------------------------------------
+
+
+def _compile(f: Any) -> tuple[str, list[Any]]:
+    params = Params(start=4)
+    return compile_filter(f, params), params.values
+
+
+def test_equality_compiles_to_containment_with_a_json_parameter() -> None:
+    sql, values = _compile({"kind": "note"})
+    assert sql == "e.metadata @> $4::jsonb"
+    assert values == ['{"kind":"note"}']
+
+
+def test_nested_keys_become_nested_containment_documents() -> None:
+    sql, values = _compile({"a.b.c": 1})
+    assert sql == "e.metadata @> $4::jsonb"
+    assert values == ['{"a":{"b":{"c":1}}}']
+
+
+def test_several_keys_and_several_operators_mean_and() -> None:
+    sql, values = _compile({"x": 1, "n": {"$gte": 1, "$lt": 5}})
+    assert sql.count(" AND ") >= 2
+    assert [v for v in values if isinstance(v, str) and v in ("1", "5")] == ["1", "5"]
+
+
+def test_keys_travel_as_text_array_parameters() -> None:
+    sql, values = _compile({"a.b": {"$gt": 2}})
+    assert "::text[]" in sql
+    assert ["a", "b"] in values
+
+
+HOSTILE = [
+    "'; DROP TABLE memory_entries; --",
+    'quote"d',
+    "a$1 $$ b",
+    "back\\slash",
+    "semi;colon",
+    "ünï €",
+    "x' OR '1'='1",
+    "*/ SELECT 1 /*",
+]
+
+
+@pytest.mark.parametrize("key", HOSTILE)
+def test_hostile_keys_and_values_never_reach_the_sql_text(key: str) -> None:
+    filters = [
+        {key: key},
+        {key: {"$in": [key, 1]}},
+        {key: {"$gt": key}},
+        {key: {"$exists": True}},
+        {"$or": [{key: {"$ne": key}}, {"$not": {key: [key]}}]},
+    ]
+    for f in filters:
+        sql, _ = _compile(f)
+        assert key not in sql
+        # Only placeholders, fixed keywords and casts: no quotes other than fixed literals.
+        assert re.sub(r"'(string|number)'|COLLATE \"C\"", "", sql).count("'") == 0
+
+
+@pytest.mark.parametrize(
+    ("bad", "message"),
+    [
+        ({"$where": "1"}, "unknown operator"),
+        ({"k": {"$regex": "x"}}, "unknown operator"),
+        ({"k": {"$gt": 1, "plain": 2}}, "mixes operators"),
+        ({"k": {"$in": "notalist"}}, "take a list"),
+        ({"k": {"$gt": [1]}}, "needs a number"),
+        ({"k": {"$gt": True}}, "needs a number"),
+        ({"k": {"$exists": "yes"}}, "true or false"),
+        ({"$and": []}, "non-empty list"),
+        ({"$or": {"a": 1}}, "non-empty list"),
+        ({"$not": [1]}, "must be a dict"),
+        ({"": 1}, "cannot be empty"),
+        ({"a..b": 1}, "empty segment"),
+        ({"k": math.nan}, "finite"),
+        ({"k": "nul\x00"}, "NUL"),
+        ({"k\x00": 1}, "NUL"),
+        ({"k": object()}, "not a JSON value"),
+        ({1: 1}, "must be strings"),
+        ("kind=note", "must be a dict"),
+    ],
+)
+def test_malformed_filters_raise_filter_error(bad: Any, message: str) -> None:
+    with pytest.raises(FilterError, match=message):
+        _compile(bad)
+
+
+def test_deeply_nested_or_huge_filters_are_refused() -> None:
+    deep: dict[str, Any] = {"a": 1}
+    for _ in range(40):
+        deep = {"$not": deep}
+    with pytest.raises(FilterError, match="deeper"):
+        _compile(deep)
+    with pytest.raises(FilterError, match="more than"):
+        _compile({"$or": [{"k": i} for i in range(1000)]})
+
+
+# -- semantics on real jsonb ---------------------------------------------------------------------
+
+DOCS: list[dict[str, Any]] = [
+    {"kind": "note", "n": 1, "tags": ["a", "b"], "who": {"name": "ann"}, "at": "2024-01-02"},
+    {"kind": "note", "n": 5, "tags": ["b"], "who": {"name": "bob"}, "at": "2024-01-10"},
+    {"kind": "task", "n": 10, "tags": [], "who": {"name": "ann", "age": 3}, "done": False},
+    {"kind": "task", "n": "7", "flag": None},
+    {"kind": "fact", "n": 2.5, "tags": ["a"]},
+    {"other": True, HOSTILE[0]: HOSTILE[6]},
+]
+
+CASES: list[tuple[dict[str, Any], set[int]]] = [
+    ({"kind": "note"}, {0, 1}),
+    ({"kind": {"$eq": "task"}}, {2, 3}),
+    ({"kind": {"$ne": "note"}}, {2, 3, 4, 5}),  # a missing key is "not equal"
+    ({"kind": {"$in": ["note", "fact"]}}, {0, 1, 4}),
+    ({"kind": {"$nin": ["note", "fact"]}}, {2, 3, 5}),
+    ({"n": {"$gt": 2}}, {1, 2, 4}),  # the string "7" is not a number
+    ({"n": {"$gte": 1, "$lt": 5}}, {0, 4}),
+    ({"n": {"$lte": 2.5}}, {0, 4}),
+    ({"at": {"$gte": "2024-01-05"}}, {1}),
+    ({"at": {"$lt": datetime(2024, 1, 5, tzinfo=timezone.utc)}}, {0}),
+    ({"who.name": "ann"}, {0, 2}),
+    ({"who": {"name": "ann"}}, {0}),  # an object value means equality, not "contains"
+    ({"tags": ["b"]}, {1}),  # an array value means equality
+    ({"tags": {"$in": [["a"], []]}}, {2, 4}),
+    ({"flag": None}, {3}),  # JSON null, not a missing key
+    ({"flag": {"$exists": True}}, {3}),
+    ({"done": {"$exists": False}}, {0, 1, 3, 4, 5}),
+    ({"done": False}, {2}),
+    ({"n": 1}, {0}),
+    ({"$or": [{"kind": "fact"}, {"who.age": {"$gte": 3}}]}, {2, 4}),
+    ({"$and": [{"kind": "note"}, {"n": {"$gt": 1}}]}, {1}),
+    ({"$not": {"kind": "note"}}, {2, 3, 4, 5}),
+    ({"kind": "note", "$not": {"tags": ["b"]}}, {0}),
+    ({HOSTILE[0]: HOSTILE[6]}, {5}),
+    ({}, {0, 1, 2, 3, 4, 5}),
+]
+
+
+@pytest.mark.parametrize("case", range(len(CASES)))
+async def test_filters_select_what_they_say_on_real_jsonb(store: MemoryStore, case: int) -> None:
+    entries = await store.add_many([f"doc {i}" for i in range(len(DOCS))], metadata=DOCS)
+    assert [e.metadata for e in entries] == DOCS  # metadata comes back as it went in
+    f, expected = CASES[case]
+    hits = await store.search("doc 0", k=100, filter=f)
+    assert {int(h.entry.content.split()[1]) for h in hits} == expected
+    exact = await store.search("doc 0", k=100, filter=f, exact=True)
+    assert {h.entry.id for h in exact} == {h.entry.id for h in hits}
+
+
+async def test_a_bad_filter_raises_before_embedding(store: MemoryStore) -> None:
+    with pytest.raises(FilterError):
+        await store.search("q", filter={"$bogus": 1})
+    assert store.embedder.texts_embedded == 0  # type: ignore[attr-defined]

@@ -1,0 +1,74 @@
+"""The embedded server: started only when needed, shared by xdist workers, never left behind."""
+
+from __future__ import annotations
+
+import json
+from pathlib import Path
+
+import psutil
+import pytest
+
+pytestmark = pytest.mark.usefixtures("no_server_env")
+
+
+def _postgres_processes_under(path: Path) -> list[psutil.Process]:
+    found = []
+    for proc in psutil.process_iter(["name", "cmdline"]):
+        cmdline = " ".join(proc.info["cmdline"] or ())
+        if "postgres" in (proc.info["name"] or "") and str(path) in cmdline:
+            found.append(proc)
+    return found
+
+
+def test_fixtures_do_nothing_until_requested(pytester: pytest.Pytester) -> None:
+    pytester.makepyfile("def test_no_database():\n    pass\n")
+    basetemp = pytester.path / "bt"
+    pytester.runpytest(f"--basetemp={basetemp}").assert_outcomes(passed=1)
+    assert not list(basetemp.rglob("PG_VERSION"))
+
+
+def test_xdist_workers_share_one_server_and_one_template_build(pytester: pytest.Pytester) -> None:
+    record = pytester.path / "record.jsonl"
+    pytester.makepyfile(
+        f"""
+        import json, os
+
+        def test_record(_sam_db_runtime, sam_db_dsn, sam_db_server):
+            t = _sam_db_runtime.template()
+            with open({str(record)!r}, "a") as f:
+                f.write(json.dumps({{"server": sam_db_server, "rebuilt": t.rebuilt, "tpl": t.name}}) + "\\n")
+        """
+    )
+    basetemp = pytester.path / "bt"
+    result = pytester.runpytest_subprocess("-n", "2", "--dist", "each", f"--basetemp={basetemp}")
+    result.assert_outcomes(passed=2)
+    runs = [json.loads(line) for line in record.read_text().splitlines()]
+    assert len(runs) == 2
+    assert runs[0]["server"] == runs[1]["server"]  # one server for the run
+    assert sorted(r["rebuilt"] for r in runs) == [False, True]  # one template build
+    assert not _postgres_processes_under(basetemp)
+    assert not list(basetemp.rglob("PG_VERSION"))  # its data was deleted
+
+
+@pytest.mark.parametrize("signal_name", ["SIGINT", "SIGTERM"])
+def test_interrupted_run_leaves_no_server_behind(
+    pytester: pytest.Pytester, signal_name: str
+) -> None:
+    pytester.makepyfile(
+        f"""
+        import os, signal
+
+        def test_interrupted(sam_db_dsn):
+            open("started", "w").write(sam_db_dsn)
+            os.kill(os.getpid(), signal.{signal_name})
+
+        def test_never_reached():
+            pass
+        """
+    )
+    basetemp = pytester.path / "bt"
+    result = pytester.runpytest_subprocess(f"--basetemp={basetemp}", "-p", "no:randomly")
+    assert result.ret == pytest.ExitCode.INTERRUPTED
+    assert (pytester.path / "started").exists()  # a server was running when the signal came
+    assert not _postgres_processes_under(basetemp)
+    assert not list(basetemp.rglob("PG_VERSION"))
