@@ -17,6 +17,7 @@ import pytest
 
 from sam_db._embedded import NON_DURABLE_SETTINGS, embedded_dsn, start_embedded
 from sam_db._ident import quote_ident
+from sam_db.testing._server import server_datadir
 
 
 def _with_database(dsn: str, database: str) -> str:
@@ -43,7 +44,8 @@ def pg_admin_dsn(tmp_path_factory: pytest.TempPathFactory) -> Iterator[str]:
     if url:
         yield url
         return
-    datadir = Path(tmp_path_factory.mktemp("pg")) / "data"
+    # In RAM where the machine has it (see sam_db.testing._server): CREATE DATABASE per test.
+    datadir = server_datadir(Path(tmp_path_factory.mktemp("pg")))
     server = start_embedded(datadir, cleanup="delete")
     dsn = embedded_dsn(server)
     settings = [

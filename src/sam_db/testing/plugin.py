@@ -24,7 +24,13 @@ import pytest
 
 from ._loop import BackgroundLoop
 from ._runtime import Options, Runtime, search_path, vector_schema
-from ._server import apply_non_durable, dsn_from_environment, sigterm_interrupts, start_server
+from ._server import (
+    apply_non_durable,
+    dsn_from_environment,
+    server_datadir,
+    sigterm_interrupts,
+    start_server,
+)
 from ._template import STRATEGIES
 from ._values import MigratedSchema
 
@@ -167,7 +173,7 @@ def _server_dir(config: pytest.Config, tmp_path_factory: pytest.TempPathFactory)
     if hasattr(config, "workerinput"):  # a pytest-xdist worker
         # Worker basetemps are <run basetemp>/gwN: their parent is shared by the run's workers.
         base = base.parent
-    return base / "sam_db_pg"
+    return server_datadir(base)
 
 
 @pytest.fixture(scope="session")
