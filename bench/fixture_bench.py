@@ -160,11 +160,11 @@ def main() -> None:
     ap.add_argument("--strategy", choices=["wal_log", "file_copy"], default="wal_log")
     opts = ap.parse_args()
 
-    from sam_db.testing._server import apply_non_durable, start_server
+    from sam_db.testing._server import apply_non_durable, server_datadir, start_server
 
     with tempfile.TemporaryDirectory(prefix="sam_db_fixture_bench_") as tmp:
         root = Path(tmp)
-        server = start_server(root / "pg")
+        server = start_server(server_datadir(root))  # in RAM, as the plugin does
         try:
             asyncio.run(apply_non_durable(server.dsn))
             extra = root / "extra"
