@@ -64,8 +64,9 @@ def test_plain_suite_with_pytest_asyncio_strict(pytester: pytest.Pytester) -> No
                 await conn.close()
 
         def test_schema_fixture_is_a_migrated_schema(sam_db_schema, fetchval):
-            assert isinstance(sam_db_schema, MigratedSchema)
-            sql = f'SELECT count(*) FROM "{sam_db_schema.schema}".schema_migrations'
+            assert isinstance(sam_db_schema, MigratedSchema) and isinstance(sam_db_schema, str)
+            assert sam_db_schema == sam_db_schema.schema  # the value is the schema name
+            sql = f'SELECT count(*) FROM "{sam_db_schema}".schema_migrations'
             assert fetchval(sam_db_schema.dsn, sql) == 4
 
         @pytest.mark.asyncio
