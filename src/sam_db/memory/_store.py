@@ -11,7 +11,7 @@ from collections.abc import AsyncIterator, Mapping, Sequence
 from contextlib import asynccontextmanager
 from datetime import datetime, timedelta
 from types import TracebackType
-from typing import Any
+from typing import Any, NamedTuple
 
 import asyncpg
 from pgvector.asyncpg import register_vector
@@ -110,6 +110,20 @@ class _LogContext:
         self.query_hash = (
             hashlib.sha256(query.encode()).digest() if query is not None else vector_hash(vector)
         )
+
+
+class _SearchRequest(NamedTuple):
+    """One search as compiled: statements, filter SQL and its parameters, and the knobs."""
+
+    sql: Statements
+    where: str
+    vector: Any
+    collection: str
+    k: int
+    threshold: float | None
+    extra: list[Any]
+    ef: int
+    filtered: bool
 
 
 async def _rollback(conn: Any) -> None:
@@ -776,22 +790,10 @@ class MemoryStore:
         logged = None
         if logging_on:
             logged = _LogContext(session_id, query, vector, self.log_query_text)
+        request = _SearchRequest(sql, where, vector, collection, k, threshold, extra, ef, filtered)
         async with self._connect() as conn:
             try:
-                rows = await self._search_rows(
-                    conn,
-                    sql,
-                    where,
-                    vector,
-                    collection,
-                    k,
-                    threshold,
-                    extra,
-                    ef,
-                    exact,
-                    filtered,
-                    logged,
-                )
+                rows = await self._search_rows(conn, request, exact, logged)
             except asyncpg.ForeignKeyViolationError:
                 # An entry was deleted between the search and its log write (same statement,
                 # concurrent DELETE): search again without logging; the log is best effort.
@@ -799,20 +801,8 @@ class MemoryStore:
                 _, where, extra, *_ = self._prepare_search(
                     collection, k, filter, session_id, ef_search, exact, False
                 )
-                rows = await self._search_rows(
-                    conn,
-                    sql,
-                    where,
-                    vector,
-                    collection,
-                    k,
-                    threshold,
-                    extra,
-                    ef,
-                    exact,
-                    filtered,
-                    None,
-                )
+                request = request._replace(where=where, extra=extra)
+                rows = await self._search_rows(conn, request, exact, None)
         hits: list[SearchHit] = []
         for row in rows:
             similarity = 1.0 - float(row["distance"])
@@ -826,60 +816,22 @@ class MemoryStore:
         return hits
 
     async def _search_rows(
-        self,
-        conn: _Conn,
-        sql: Statements,
-        where: str,
-        vector: Any,
-        collection: str,
-        k: int,
-        threshold: float | None,
-        extra: list[Any],
-        ef: int,
-        exact: bool,
-        filtered: bool,
-        logged: _LogContext | None,
+        self, conn: _Conn, request: _SearchRequest, exact: bool, logged: _LogContext | None
     ) -> list[Any]:
         """The index search, re-run exactly when it found fewer than ``k`` rows."""
         if not exact:
-            rows = await self._run_search(
-                conn,
-                sql,
-                where,
-                vector,
-                collection,
-                k,
-                threshold,
-                extra,
-                ef,
-                False,
-                filtered,
-                logged,
-            )
-            if len(rows) >= k:
+            rows = await self._run_search(conn, request, False, logged)
+            if len(rows) >= request.k:
                 return rows
             # The index came back short (a filter too selective for the scan's limits, or a
             # small collection): the exact scan says how many matches really exist.
-        return await self._run_search(
-            conn, sql, where, vector, collection, k, threshold, extra, ef, True, filtered, logged
-        )
+        return await self._run_search(conn, request, True, logged)
 
     async def _run_search(
-        self,
-        conn: _Conn,
-        sql: Statements,
-        where: str,
-        vector: Any,
-        collection: str,
-        k: int,
-        threshold: float | None,
-        extra: list[Any],
-        ef: int,
-        exact: bool,
-        filtered: bool,
-        logged: _LogContext | None,
+        self, conn: _Conn, request: _SearchRequest, exact: bool, logged: _LogContext | None
     ) -> list[Any]:
         """One search transaction: BEGIN + settings (one round trip), the statement, COMMIT."""
+        sql, where, vector, collection, k, threshold, extra, ef, filtered = request
         settings = choose_settings(
             exact=exact,
             ef_search=ef,
