@@ -28,7 +28,6 @@ import uuid
 from collections.abc import Sequence
 from pathlib import Path
 from typing import Any
-from urllib.parse import urlsplit, urlunsplit
 
 import asyncpg
 import numpy as np
@@ -38,6 +37,7 @@ from pgvector.asyncpg import register_vector
 from sam_db import migrate
 from sam_db._ident import quote_ident
 from sam_db.memory import MemoryStore
+from sam_db.testing._server import with_database
 
 D, K, BUCKETS = 1536, 10, 20
 
@@ -67,10 +67,6 @@ def data(rows: int, queries: int) -> tuple[np.ndarray[Any, Any], np.ndarray[Any,
     q = (latent[picks] + 0.3 * rng.standard_normal((queries, 32)).astype(np.float32)) @ basis
     q /= np.linalg.norm(q, axis=1, keepdims=True)
     return x, q
-
-
-def with_db(dsn: str, name: str) -> str:
-    return urlunsplit(urlsplit(dsn)._replace(path="/" + name))
 
 
 async def admin(dsn: str, sql: str) -> None:
@@ -178,7 +174,7 @@ async def run(dsn: str, rows: int, queries: int, ef: int) -> None:
     names = [f"bench_raw_{uuid.uuid4().hex[:8]}", f"bench_store_{uuid.uuid4().hex[:8]}"]
     for n in names:
         await admin(dsn, f"CREATE DATABASE {quote_ident(n)}")
-    raw_dsn, store_dsn = (with_db(dsn, n) for n in names)
+    raw_dsn, store_dsn = (with_database(dsn, n) for n in names)
     try:
         for d in (raw_dsn, store_dsn):
             await migrate(d)

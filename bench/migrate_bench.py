@@ -24,7 +24,6 @@ import time
 import uuid
 from collections.abc import Awaitable, Callable
 from pathlib import Path
-from urllib.parse import urlsplit, urlunsplit
 
 import asyncpg
 
@@ -32,15 +31,12 @@ import sam_db
 from sam_db._embedded import embedded_dsn, start_embedded
 from sam_db._ident import quote_ident
 from sam_db._sources import discover
+from sam_db.testing._server import with_database
 
 RAW_TRACKING = (
     "CREATE TABLE IF NOT EXISTS schema_migrations (version text PRIMARY KEY, name text NOT NULL, "
     "checksum text NOT NULL, applied_at timestamptz NOT NULL DEFAULT now(), execution_ms float8)"
 )
-
-
-def with_db(dsn: str, name: str) -> str:
-    return urlunsplit(urlsplit(dsn)._replace(path="/" + name))
 
 
 async def raw_fresh(dsn: str) -> None:
@@ -87,7 +83,7 @@ async def fresh_round(admin: str, runner: Callable[[str], Awaitable[object]]) ->
     try:
         await conn.execute(f"CREATE DATABASE {quote_ident(name)}")
         # The vector extension is created by 004; keep that cost in both runners.
-        ms = await timed(lambda: runner(with_db(admin, name)))
+        ms = await timed(lambda: runner(with_database(admin, name)))
         await conn.execute(f"DROP DATABASE {quote_ident(name)} WITH (FORCE)")
     finally:
         await conn.close()
@@ -116,7 +112,7 @@ async def main_async(admin: str, rounds: int) -> list[tuple[str, float, float]]:
     conn = await asyncpg.connect(admin)
     await conn.execute(f"CREATE DATABASE {quote_ident(name)}")
     await conn.close()
-    dsn = with_db(admin, name)
+    dsn = with_database(admin, name)
     await sam_db.migrate(dsn)
     ours, raw = [], []
     for _ in range(rounds * 3):

@@ -12,29 +12,12 @@ import uuid
 from collections.abc import Iterator
 from pathlib import Path
 
-import asyncpg
 import pytest
 
 from sam_db._embedded import NON_DURABLE_SETTINGS, embedded_dsn, start_embedded
 from sam_db._ident import quote_ident
-from sam_db.testing._server import server_datadir
-
-
-def _with_database(dsn: str, database: str) -> str:
-    """``dsn`` pointing at ``database`` instead (URL form DSNs only, which is what tests use)."""
-    from urllib.parse import urlsplit, urlunsplit
-
-    parts = urlsplit(dsn)
-    return urlunsplit(parts._replace(path="/" + database))
-
-
-async def _admin(dsn: str, *statements: str) -> None:
-    conn = await asyncpg.connect(dsn)
-    try:
-        for sql in statements:
-            await conn.execute(sql)
-    finally:
-        await conn.close()
+from sam_db.testing._server import server_datadir, with_database
+from tests.helpers import execute
 
 
 @pytest.fixture(scope="session")
@@ -52,7 +35,7 @@ def pg_admin_dsn(tmp_path_factory: pytest.TempPathFactory) -> Iterator[str]:
         f"ALTER SYSTEM SET {name} = {quote_ident(value)}"
         for name, value in NON_DURABLE_SETTINGS.items()
     ]
-    asyncio.run(_admin(dsn, *settings, "SELECT pg_reload_conf()"))
+    asyncio.run(execute(dsn, *settings, "SELECT pg_reload_conf()"))
     try:
         yield dsn
     finally:
@@ -63,12 +46,12 @@ def pg_admin_dsn(tmp_path_factory: pytest.TempPathFactory) -> Iterator[str]:
 def db_dsn(pg_admin_dsn: str) -> Iterator[str]:
     """DSN of a brand-new, empty database, dropped after the test."""
     name = f"t_{uuid.uuid4().hex[:16]}"
-    asyncio.run(_admin(pg_admin_dsn, f"CREATE DATABASE {quote_ident(name)}"))
+    asyncio.run(execute(pg_admin_dsn, f"CREATE DATABASE {quote_ident(name)}"))
     try:
-        yield _with_database(pg_admin_dsn, name)
+        yield with_database(pg_admin_dsn, name)
     finally:
         asyncio.run(
-            _admin(pg_admin_dsn, f"DROP DATABASE IF EXISTS {quote_ident(name)} WITH (FORCE)")
+            execute(pg_admin_dsn, f"DROP DATABASE IF EXISTS {quote_ident(name)} WITH (FORCE)")
         )
 
 

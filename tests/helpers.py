@@ -16,6 +16,16 @@ def write_migrations(folder: Path, files: dict[str, str]) -> Path:
     return folder
 
 
+async def execute(dsn: str, *statements: str) -> None:
+    """Run ``statements`` one after another on a short-lived connection to ``dsn``."""
+    conn = await asyncpg.connect(dsn)
+    try:
+        for sql in statements:
+            await conn.execute(sql)
+    finally:
+        await conn.close()
+
+
 async def fetchval(dsn: str, sql: str, *args: Any) -> Any:
     conn = await asyncpg.connect(dsn)
     try:

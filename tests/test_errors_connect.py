@@ -19,12 +19,12 @@ from collections.abc import Iterator
 from pathlib import Path
 from urllib.parse import quote, urlsplit, urlunsplit
 
-import asyncpg
 import pytest
 
 import sam_db
 from sam_db._embedded import embedded_dsn, start_embedded
 from sam_db.errors import ConfigurationError, DatabaseConnectionError
+from tests.helpers import execute, fetchval
 
 PASSWORD = "hunter2x-swordfish9"
 ROLE = "sam_db_pw_user"
@@ -92,23 +92,6 @@ def _cli(*args: str, env_dsn: str | None = None) -> subprocess.CompletedProcess[
     )
 
 
-async def _execute(dsn: str, *statements: str) -> None:
-    conn = await asyncpg.connect(dsn)
-    try:
-        for sql in statements:
-            await conn.execute(sql)
-    finally:
-        await conn.close()
-
-
-async def _fetchval(dsn: str, sql: str) -> object:
-    conn = await asyncpg.connect(dsn)
-    try:
-        return await conn.fetchval(sql)
-    finally:
-        await conn.close()
-
-
 @pytest.fixture(scope="module")
 def password_server() -> Iterator[str]:
     """Superuser DSN of a private embedded server that asks ``ROLE`` for its password."""
@@ -116,10 +99,10 @@ def password_server() -> Iterator[str]:
     server = start_embedded(root / "data", cleanup="delete")
     try:
         admin = embedded_dsn(server)
-        hba = Path(str(asyncio.run(_fetchval(admin, "SHOW hba_file"))))
+        hba = Path(str(asyncio.run(fetchval(admin, "SHOW hba_file"))))
         hba.write_text(f"local all {ROLE} scram-sha-256\n" + hba.read_text())
         asyncio.run(
-            _execute(
+            execute(
                 admin,
                 f"CREATE ROLE {ROLE} LOGIN SUPERUSER PASSWORD '{PASSWORD}'",
                 "SELECT pg_reload_conf()",
@@ -135,11 +118,11 @@ def password_server() -> Iterator[str]:
 def password_dsn(password_server: str) -> Iterator[str]:
     """A fresh database on the password server, reached as ``ROLE`` with the right password."""
     name = f"t_{uuid.uuid4().hex[:16]}"
-    asyncio.run(_execute(password_server, f'CREATE DATABASE "{name}"'))
+    asyncio.run(execute(password_server, f'CREATE DATABASE "{name}"'))
     try:
         yield _with(password_server, database=name, user=ROLE, password=PASSWORD)
     finally:
-        asyncio.run(_execute(password_server, f'DROP DATABASE IF EXISTS "{name}" WITH (FORCE)'))
+        asyncio.run(execute(password_server, f'DROP DATABASE IF EXISTS "{name}" WITH (FORCE)'))
 
 
 @pytest.fixture

@@ -22,6 +22,7 @@ import pytest
 
 import sam_db
 from sam_db.errors import ExtensionMissingError
+from tests.helpers import execute
 
 PG_BIN = Path("/usr/lib/postgresql/15/bin")
 INITDB = PG_BIN / "initdb"
@@ -58,14 +59,6 @@ def _pg(runner: pwd.struct_passwd | None, *args: str) -> None:
     if result.returncode != 0:
         output = result.stdout + result.stderr
         pytest.fail(f"{' '.join(args)} failed ({result.returncode}):\n{output}")
-
-
-async def _execute(dsn: str, sql: str) -> None:
-    conn = await asyncpg.connect(dsn)
-    try:
-        await conn.execute(sql)
-    finally:
-        await conn.close()
 
 
 async def _fetch_column(dsn: str, sql: str) -> list[object]:
@@ -109,11 +102,11 @@ def pg15_dsn(pg15_socket_dir: Path) -> Iterator[str]:
     """A fresh database on the pgvector-less server."""
     admin = f"postgresql://postgres@/postgres?host={pg15_socket_dir}"
     name = f"t_{uuid.uuid4().hex[:16]}"
-    asyncio.run(_execute(admin, f'CREATE DATABASE "{name}"'))
+    asyncio.run(execute(admin, f'CREATE DATABASE "{name}"'))
     try:
         yield f"postgresql://postgres@/{name}?host={pg15_socket_dir}"
     finally:
-        asyncio.run(_execute(admin, f'DROP DATABASE IF EXISTS "{name}" WITH (FORCE)'))
+        asyncio.run(execute(admin, f'DROP DATABASE IF EXISTS "{name}" WITH (FORCE)'))
 
 
 @pytest.fixture

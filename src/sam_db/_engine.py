@@ -475,9 +475,10 @@ async def _run_step(ctx: _Ctx, choose: Callable[[list[AppliedRow]], _Step | None
                 step = choose(_tracking.rows(await conn.fetch(ctx.sql.select)))
                 if step is None:
                     return False
-                if not step.script.transactional and ctx.link.second is None:
-                    pass  # handled below, outside this transaction
-                else:
+                # A no-transaction script with no second connection to run it on is run after
+                # this transaction ends, under a session lock instead.
+                single = not step.script.transactional and ctx.link.second is None
+                if not single:
                     started = time.perf_counter()
                     if step.script.transactional:
                         await conn.execute(step.script.sql)
@@ -485,7 +486,7 @@ async def _run_step(ctx: _Ctx, choose: Callable[[list[AppliedRow]], _Step | None
                         await _run_outside_tx(ctx, step)
                     elapsed = (time.perf_counter() - started) * 1000
                     await _record(ctx, conn, step, elapsed)
-            if not step.script.transactional and ctx.link.second is None:
+            if single:
                 return await _run_single_connection(ctx, step)
             ctx.done.append(Done(step.migration, elapsed))
             _log_done(step, elapsed)

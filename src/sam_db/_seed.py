@@ -15,16 +15,17 @@ _TABLES = ("workflows", "sessions", "session_events", "session_metrics")
 
 async def seed(target: Target, settings: Settings) -> dict[str, int]:
     """Run the bundled sample-data script (idempotent); return row counts of the seeded tables."""
-    rows = await _engine.status(target, settings)
-    behind = [r.version for r in rows if r.state in ("pending", "modified")]
-    if behind:
-        raise MigrationError(
-            f"the database is not fully migrated (pending or modified: {', '.join(behind)}); "
-            "run `sam-db migrate` first"
-        )
     script = (resources.files("sam_db") / "seed" / "sample_data.sql").read_text(encoding="utf-8")
     async with open_link(target, purpose="seed") as link:
         conn = link.conn
+        # The status check reuses this connection rather than opening one of its own.
+        rows = await _engine.status(conn, settings)
+        behind = [r.version for r in rows if r.state in ("pending", "modified")]
+        if behind:
+            raise MigrationError(
+                f"the database is not fully migrated (pending or modified: {', '.join(behind)}); "
+                "run `sam-db migrate` first"
+            )
         async with conn.transaction():
             if settings.schema:
                 await conn.execute(

@@ -24,6 +24,8 @@ from sam_db import migrate
 from sam_db._ident import quote_ident
 from sam_db.memory import MemoryStore
 from sam_db.testing import HashEmbedder
+from sam_db.testing._server import with_database
+from tests.helpers import execute
 
 pytestmark = pytest.mark.slow
 
@@ -97,19 +99,9 @@ async def _load(dsn: str, x: np.ndarray[Any, Any], ids: list[uuid.UUID]) -> None
 
 @pytest.fixture(scope="module")
 def corpus(pg_admin_dsn: str) -> Iterator[Corpus]:
-    from urllib.parse import urlsplit, urlunsplit
-
     name = f"recall_{uuid.uuid4().hex[:12]}"
-
-    async def admin(sql: str) -> None:
-        conn = await asyncpg.connect(pg_admin_dsn)
-        try:
-            await conn.execute(sql)
-        finally:
-            await conn.close()
-
-    asyncio.run(admin(f"CREATE DATABASE {quote_ident(name)}"))
-    dsn = urlunsplit(urlsplit(pg_admin_dsn)._replace(path="/" + name))
+    asyncio.run(execute(pg_admin_dsn, f"CREATE DATABASE {quote_ident(name)}"))
+    dsn = with_database(pg_admin_dsn, name)
     try:
         x, q = _data()
         ids = [uuid.uuid4() for _ in range(N)]
@@ -120,7 +112,9 @@ def corpus(pg_admin_dsn: str) -> Iterator[Corpus]:
         filtered = np.argsort(-masked, axis=1)[:, :K]
         yield Corpus(dsn, ids, q, truth, filtered)
     finally:
-        asyncio.run(admin(f"DROP DATABASE IF EXISTS {quote_ident(name)} WITH (FORCE)"))
+        asyncio.run(
+            execute(pg_admin_dsn, f"DROP DATABASE IF EXISTS {quote_ident(name)} WITH (FORCE)")
+        )
 
 
 @pytest.fixture
