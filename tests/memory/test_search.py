@@ -182,6 +182,29 @@ async def test_search_settings_do_not_leak_to_the_pooled_connection(migrated_dsn
     assert settings["iterative"] in (None, "off")
 
 
+async def test_a_search_is_one_statement_outside_any_transaction(migrated_dsn: str) -> None:
+    queries: list[str] = []
+
+    async def init(conn: asyncpg.Connection) -> None:
+        conn.add_query_logger(lambda record: queries.append(record.query))
+
+    pool = await asyncpg.create_pool(migrated_dsn, min_size=1, max_size=1, init=init)
+    try:
+        async with MemoryStore(pool, HashEmbedder()) as store:
+            await store.add("one trip", metadata={"a": 1})
+            await store.search("one trip", k=1, filter={"a": 1}, log=True)
+            queries.clear()
+            # k hits found by the index: no exact re-run, so one statement each.
+            assert len(await store.search("one trip", k=1, filter={"a": 1}, log=True)) == 1
+            assert len(await store.search("one trip", k=1, log=False)) == 1
+    finally:
+        await pool.close()
+    # What the store sent, without the borrowed pool's own reset query on each release.
+    sent = [q for q in queries if not q.startswith("SELECT pg_advisory_unlock_all()")]
+    assert len(sent) == 2, sent
+    assert all(q.startswith("/* sam_db hnsw search */") for q in sent), sent
+
+
 async def test_explain_of_exact_mode_shows_no_hnsw_index(store: MemoryStore) -> None:
     await store.add("plan")
     plan = await store.explain_search("plan", exact=True)

@@ -412,6 +412,19 @@ async def test_opening_without_the_tables_says_to_migrate(db_dsn: str) -> None:
             pass
 
 
+async def test_opening_a_schema_without_the_search_helper_says_what_to_do(
+    migrated_dsn: str,
+) -> None:
+    conn = await asyncpg.connect(migrated_dsn)
+    try:
+        await conn.execute("DROP FUNCTION memory_search_vector(vector)")
+    finally:
+        await conn.close()
+    with pytest.raises(MemoryStoreError, match=r"memory_search_vector\(\) is missing.*004"):
+        async with MemoryStore(migrated_dsn, HashEmbedder()):
+            pass
+
+
 async def test_using_a_closed_store_raises(migrated_dsn: str) -> None:
     store = MemoryStore(migrated_dsn, HashEmbedder())
     with pytest.raises(MemoryStoreError, match="not open"):

@@ -158,6 +158,8 @@ def decode_metadata(raw: Any) -> dict[str, Any]:
     if raw is None:
         return {}
     if isinstance(raw, str):
+        if raw == "{}":  # the default, and most entries': skip the parser
+            return {}
         value = json.loads(raw)
         return value if isinstance(value, dict) else {}
     return dict(raw)

@@ -1,9 +1,25 @@
-"""Planner and index settings for one search, applied transaction-locally.
+"""How one search runs: index or exact, ef_search, iterative scans, as one statement.
 
-Why: at realistic sizes PostgreSQL's cost model does not charge for reading TOASTed vectors, so it
-prefers a sequential scan (or a bitmap scan of a filter index) plus a sort over the HNSW index —
-100x slower. ``set_config(name, value, true)`` inside the search's transaction makes the index win
-and is undone at commit, so nothing leaks to other users of a pooled connection.
+A search is a single statement (one round trip, no explicit transaction). What it needs from
+PostgreSQL comes from three places, because each is decided at a different moment:
+
+- *Plan choice* (planning time): PostgreSQL's cost model does not charge for reading TOASTed
+  vectors, so at realistic sizes it prefers a sequential or bitmap scan plus a sort over the HNSW
+  index, 100x slower. The statement orders by ``embedding <=> memory_search_vector($1)``, a
+  function whose COST makes every sorted row cost what it really does (migration 004).
+- *Estimates* (planning time): PostgreSQL estimates jsonb containment from a histogram of whole
+  documents, which can be off by orders of magnitude (a filter matching 5 % estimated at one row);
+  an estimate below k makes a scan + sort of the "few" matches look cheaper than any index scan.
+  The collection, expiry and metadata conditions are therefore wrapped in ``CASE WHEN ... THEN
+  true END``, which the planner estimates at a flat 50 %: the index plan is chosen whatever the
+  filter, and a filter that leaves the index scan short is answered by the exact re-run.
+- *Scan settings* (execution time): ``hnsw.ef_search`` and ``hnsw.iterative_scan`` are set by
+  ``set_config(name, value, true)`` in an InitPlan that the plan evaluates (as a one-time filter)
+  before the index scan starts. ``true`` makes them local to the statement's own implicit
+  transaction, so nothing leaks to other users of a pooled connection.
+
+An exact search orders by the function form ``cosine_distance(embedding, $1)``, which no index
+can serve: the same distances, from a scan of every candidate row.
 """
 
 from __future__ import annotations
@@ -25,39 +41,19 @@ class SearchSettings:
     iterative: bool
     log: bool = False
 
-    def begin_sql(self) -> str:
-        """``BEGIN`` and the settings as one simple-protocol message (one round trip).
+    def config_sql(self, ef_param: str) -> str:
+        """The ``set_config(..., true)`` calls, as one expression for the statement's InitPlan.
 
-        The simple protocol carries no bind parameters, so ``ef_search`` is written into the
-        text: it is an int the store validated to 1..1000, formatted by ``int.__str__``.
+        ``ef_param`` is the placeholder that carries ``ef_search`` (as text).
         """
-        parts = ["set_config('jit', 'off', true)"]
+        calls = [f"set_config('hnsw.ef_search', {ef_param}::text, true)"]
+        if self.iterative and not self.exact:
+            calls.append("set_config('hnsw.iterative_scan', 'relaxed_order', true)")
         if self.log:
             # The access log is best effort: its commit need not wait for the WAL flush (a
             # crash may lose the last moments of log rows, never entries).
-            parts.append("set_config('synchronous_commit', 'off', true)")
-        if self.exact:
-            # No index scan at all: HNSW cannot serve bitmap scans, so the result is exact.
-            parts.append("set_config('enable_indexscan', 'off', true)")
-        else:
-            ef = int(self.ef_search)
-            if not 1 <= ef <= MAX_EF_SEARCH:
-                raise ValueError(f"ef_search out of range: {ef}")
-            parts += [
-                f"set_config('hnsw.ef_search', '{ef:d}', true)",
-                "set_config('enable_seqscan', 'off', true)",
-                "set_config('enable_bitmapscan', 'off', true)",
-                # Every plan but the HNSW scan needs a sort; disabling sorts is what keeps a
-                # filtered search from choosing a btree/GIN scan + sort.
-                "set_config('enable_sort', 'off', true)",
-            ]
-            if self.iterative:
-                parts.append("set_config('hnsw.iterative_scan', 'relaxed_order', true)")
-            # This statement text only ever runs under these settings, and the plan is the
-            # index scan whatever the parameters: reuse the cached plan instead of planning
-            # every search anew (~0.1 ms).
-            parts.append("set_config('plan_cache_mode', 'force_generic_plan', true)")
-        return "BEGIN; SELECT " + ", ".join(parts)
+            calls.append("set_config('synchronous_commit', 'off', true)")
+        return "concat(" + ", ".join(calls) + ")"
 
 
 def choose_settings(

@@ -12,6 +12,7 @@ from __future__ import annotations
 from dataclasses import dataclass
 
 from .._ident import quote_ident
+from ._search import SearchSettings
 
 # Columns of an entry as the store reads them; metadata as text (no jsonb codec needed).
 ENTRY_COLUMNS = (
@@ -33,6 +34,8 @@ SELECT n.nspname FROM pg_catalog.pg_extension e
 JOIN pg_catalog.pg_namespace n ON n.oid = e.extnamespace WHERE e.extname = 'vector'
 """
 
+FUNCTION_EXISTS = "SELECT to_regprocedure($1) IS NOT NULL"
+
 DISCOVER_EXTENSION = """
 SELECT n.nspname AS ext_schema, e.extversion
 FROM pg_catalog.pg_extension e JOIN pg_catalog.pg_namespace n ON n.oid = e.extnamespace
@@ -49,6 +52,8 @@ class Statements:
     access_log: str
     vector: str
     distance: str
+    exact_distance: str
+    search_vector: str
 
     @classmethod
     def build(cls, table_schema: str, ext_schema: str) -> Statements:
@@ -59,6 +64,8 @@ class Statements:
             access_log=f"{s}.memory_access_log",
             vector=f"{x}.vector",
             distance=f"OPERATOR({x}.<=>)",
+            exact_distance=f"{x}.cosine_distance",
+            search_vector=f"{s}.memory_search_vector",
         )
 
     # -- collections ------------------------------------------------------------------------
@@ -201,42 +208,66 @@ class Statements:
         )
 
     # -- search -----------------------------------------------------------------------------
-    def search(self, where: str, *, exact: bool, log: bool) -> str:
-        """The search statement, with its access-log write when ``log``.
+    @property
+    def search_helper(self) -> str:
+        """The signature of migration 004's planner-hint function (for to_regprocedure)."""
+        return f"{self.search_vector}({self.vector})"
 
-        Parameters: $1 query vector, $2 collection, $3 k, $4 min similarity (or NULL); with
-        ``log`` also $5 session, $6 query hash, $7 query text, $8 "final even if short"; the
-        filter in ``where`` numbers its own after those (see ``search_param_start``).
+    def search(self, where: str, settings: SearchSettings, k: int) -> str:
+        """The search statement, with its access-log write when ``settings.log``.
 
-        The inner query orders by ``embedding <=> query`` so the HNSW index can serve it; its
-        result is MATERIALIZED and re-sorted outside, as relaxed-order iterative scans need.
-        The log rows are written by the same statement (no extra round trip), and only when the
-        result is final: an index search that found fewer than k rows is re-run exactly.
-        ``exact`` only changes a comment: it makes a distinct prepared statement, so a plan
-        cached under one mode's planner settings is never reused under the other's.
+        Parameters: $1 query vector, $2 collection, $3 ef_search (text); with the log also $4
+        min similarity (or NULL), $5 session, $6 query hash, $7 query text, $8 "final even if
+        short"; the filter in ``where`` numbers its own after those (see
+        ``search_param_start``). Why the statement looks the way it does: see ``_search``.
+
+        ``k`` is written into the text as ``LIMIT k`` (an int the store validated to 1..1000):
+        with ``LIMIT $3`` PostgreSQL prices a generic plan as if 10 % of the rows came back,
+        finds it dearer than the custom plans, and so re-plans every search (~0.3 ms each).
+        It is a validated int, formatted by ``int.__format__``.
+
+        Rows come back in no guaranteed order: the caller sorts them by (distance, id), as
+        relaxed-order iterative scans need.
         """
         q = f"$1::{self.vector}"
-        mode = "/* sam_db exact search */" if exact else "/* sam_db hnsw search */"
-        text = (
-            f"{mode} WITH found AS MATERIALIZED ("
-            f"SELECT {ENTRY_COLUMNS}, e.collection_id, e.embedding {self.distance} {q} AS distance "
-            f"FROM {self.entries} e "
-            f"WHERE e.collection_id = (SELECT c.id FROM {self.collections} c WHERE c.name = $2) "
-            f"AND {LIVE} AND {where} "
-            f"ORDER BY e.embedding {self.distance} {q} LIMIT $3), "
-            "ranked AS (SELECT found.*, row_number() OVER (ORDER BY distance, id) AS rank "
-            "FROM found WHERE $4::float8 IS NULL OR 1 - distance >= $4::float8)"
+        limit = _limit(k)
+        match = (
+            f"e.collection_id = (SELECT c.id FROM {self.collections} c WHERE c.name = $2) "
+            f"AND {LIVE} AND {where}"
         )
-        if log:
-            text += (
-                f", logged AS (INSERT INTO {self.access_log} "
-                "(entry_id, collection_id, session_id, query_hash, query, similarity, rank) "
-                "SELECT r.id, r.collection_id, $5::text, $6::bytea, $7::text, 1 - r.distance, "
-                "r.rank FROM ranked r WHERE $8::boolean OR (SELECT count(*) FROM found) >= $3)"
-            )
-        # Every found row comes back (the caller needs their number); the client applies the
-        # same min-similarity test, in the same float8 arithmetic, and ranks what it keeps.
-        return text + " SELECT * FROM found ORDER BY distance, id"
+        if settings.exact:
+            mode = "/* sam_db exact search */"
+            order = f"{self.exact_distance}(e.embedding, {q})"
+        else:
+            mode = "/* sam_db hnsw search */"
+            order = f"e.embedding {self.distance} {self.search_vector}({q})"
+            match = f"CASE WHEN {match} THEN true END"
+        # ORDER BY the output column: each row's vector is read (detoasted) and compared once.
+        found = (
+            f"SELECT {ENTRY_COLUMNS}, e.collection_id, {order} AS distance "
+            f"FROM {self.entries} e "
+            f"WHERE {match} AND (SELECT {settings.config_sql('$3')}) IS NOT NULL "
+            f"ORDER BY distance LIMIT {limit}"
+        )
+        if not settings.log:
+            # Relaxed-order iterative scans may return rows slightly out of order: the caller
+            # sorts them (by distance, then id), which is cheaper than a CTE and a sort here.
+            return f"{mode} {found}"
+        # The log needs every row's final rank: the found rows are MATERIALIZED and ranked.
+        # They are written by the same statement, and only when the result is final: an index
+        # search that found fewer than k rows is re-run exactly.
+        return (
+            f"{mode} WITH found AS MATERIALIZED ({found}), "
+            "ranked AS (SELECT found.*, row_number() OVER (ORDER BY distance, id) AS rank "
+            "FROM found WHERE $4::float8 IS NULL OR 1 - distance >= $4::float8), "
+            f"logged AS (INSERT INTO {self.access_log} "
+            "(entry_id, collection_id, session_id, query_hash, query, similarity, rank) "
+            "SELECT r.id, r.collection_id, $5::text, $6::bytea, $7::text, 1 - r.distance, "
+            f"r.rank FROM ranked r WHERE $8::boolean OR (SELECT count(*) FROM found) >= {limit}) "
+            # Every found row comes back (the caller needs their number); the client applies
+            # the same min-similarity test, in the same float8 arithmetic, and ranks what it keeps.
+            "SELECT * FROM found"
+        )
 
     # -- access log -------------------------------------------------------------------------
     @property
@@ -263,6 +294,12 @@ class Statements:
         )
 
 
+def _limit(k: int) -> str:
+    if isinstance(k, bool) or not isinstance(k, int) or not 1 <= k <= 1000:
+        raise ValueError(f"k out of range: {k!r}")
+    return f"{k:d}"
+
+
 def search_param_start(log: bool) -> int:
     """The first placeholder number a search's filter may use (after the fixed ones)."""
-    return 9 if log else 5
+    return 9 if log else 4

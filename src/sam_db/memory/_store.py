@@ -8,7 +8,7 @@ import logging
 import re
 import uuid
 from collections.abc import AsyncIterator, Mapping, Sequence
-from contextlib import asynccontextmanager
+from contextlib import AbstractAsyncContextManager, asynccontextmanager
 from datetime import datetime, timedelta
 from types import TracebackType
 from typing import Any, NamedTuple
@@ -30,12 +30,14 @@ from ..errors import (
 from . import _inputs as inp
 from ._embedder import Embedder
 from ._filters import Params, compile_filter
-from ._models import AccessLogRecord, AccessStat, Collection, MemoryEntry, SearchHit
+from ._leases import Leases
+from ._models import AccessLogRecord, AccessStat, Collection, MemoryEntry, SearchHit, trusted
 from ._search import choose_settings, parse_version
 from ._sql import (
     DISCOVER_EXTENSION,
     DISCOVER_TABLE,
     EXTENSION_SCHEMA,
+    FUNCTION_EXISTS,
     Statements,
     search_param_start,
 )
@@ -54,20 +56,27 @@ _EMBED_PARALLEL = 2
 
 
 def _entry(row: Mapping[str, Any], collection: str) -> MemoryEntry:
-    # model_construct: the row's types are what the model declares (the database checked them),
+    # No validation: the row's types are what the model declares (the database checked them),
     # and validating ten entries per search would cost more than the search's SQL.
-    return MemoryEntry.model_construct(
-        id=row["id"],
-        collection=collection,
-        content=row["content"],
-        metadata=inp.decode_metadata(row["metadata"]),
-        session_id=row["session_id"],
-        workflow_id=row["workflow_id"],
-        embedding_model=row["embedding_model"],
-        created_at=row["created_at"],
-        updated_at=row["updated_at"],
-        expires_at=row["expires_at"],
+    return trusted(
+        MemoryEntry,
+        {
+            "id": row["id"],
+            "collection": collection,
+            "content": row["content"],
+            "metadata": inp.decode_metadata(row["metadata"]),
+            "session_id": row["session_id"],
+            "workflow_id": row["workflow_id"],
+            "embedding_model": row["embedding_model"],
+            "created_at": row["created_at"],
+            "updated_at": row["updated_at"],
+            "expires_at": row["expires_at"],
+        },
     )
+
+
+def _distance_then_id(row: Mapping[str, Any]) -> tuple[float, uuid.UUID]:
+    return (row["distance"], row["id"])
 
 
 def _collection(row: Mapping[str, Any]) -> Collection:
@@ -126,14 +135,6 @@ class _SearchRequest(NamedTuple):
     filtered: bool
 
 
-async def _rollback(conn: Any) -> None:
-    """Best-effort ROLLBACK after a failed statement (the connection may already be broken)."""
-    try:
-        await conn.execute("ROLLBACK")
-    except Exception:  # the pool's reset or a new connection deals with it
-        _log.debug("rollback after a failed search did not complete", exc_info=True)
-
-
 class MemoryStore:
     """Agent memories in PostgreSQL: embedded once, deduplicated per collection, searched by HNSW.
 
@@ -187,6 +188,7 @@ class MemoryStore:
         self._pgvector_version = ""
         self._ext_schema = "public"
         self._codec_ready: dict[int, Any] = {}
+        self._leases: Leases | None = None
 
     # -- lifecycle --------------------------------------------------------------------------
     async def __aenter__(self) -> MemoryStore:
@@ -229,6 +231,7 @@ class MemoryStore:
                 raise DatabaseConnectionError(
                     f"cannot connect to {redact(self._dsn)}: {redact(str(exc))}"
                 ) from None
+            self._leases = Leases(self._pool, self._max_connections)
         try:
             await self._discover(dims)
         except BaseException:
@@ -272,11 +275,23 @@ class MemoryStore:
         self._pgvector_version = ext["extversion"]
         self._ext_schema = ext["ext_schema"]
         self._iterative = parse_version(ext["extversion"]) >= (0, 8)
-        self._sql = Statements.build(found["table_schema"], ext["ext_schema"])
+        sql = Statements.build(found["table_schema"], ext["ext_schema"])
+        async with pool.acquire() as conn:
+            helper = await conn.fetchval(FUNCTION_EXISTS, sql.search_helper)
+        if not helper:
+            raise MemoryStoreError(
+                f"function {sql.search_vector}() is missing: the schema was migrated by a "
+                "development build of sam_db whose 004_memory_system.sql predates it; roll 004 "
+                "back and migrate again"
+            )
+        self._sql = sql
 
     async def close(self) -> None:
         """Close the pool if the store opened it; a borrowed pool stays open."""
         self._sql = None
+        if self._leases is not None:
+            leases, self._leases = self._leases, None
+            await leases.close()
         if self._owns_pool and self._pool is not None:
             pool, self._pool = self._pool, None
             await pool.close()
@@ -294,13 +309,17 @@ class MemoryStore:
         """Whether the server's pgvector (0.8+) has iterative index scans (found at open)."""
         return self._iterative
 
-    @asynccontextmanager
-    async def _connect(self) -> AsyncIterator[Any]:
-        """A pool connection with the pgvector codec registered (once per connection)."""
+    def _connect(self) -> AbstractAsyncContextManager[Any]:
+        """A connection with the pgvector codec registered: leased (owned pool) or borrowed."""
         pool = self._require_pool()
+        if self._leases is not None:
+            return self._leases.connection()
+        return self._borrow(pool)
+
+    @asynccontextmanager
+    async def _borrow(self, pool: asyncpg.Pool[Any]) -> AsyncIterator[Any]:
         async with pool.acquire() as conn:
-            if not self._owns_pool:
-                await self._ensure_codec(conn)
+            await self._ensure_codec(conn)
             yield conn
 
     async def _ensure_codec(self, conn: Any) -> None:
@@ -805,12 +824,17 @@ class MemoryStore:
                 rows = await self._search_rows(conn, request, exact, None)
         hits: list[SearchHit] = []
         for row in rows:
-            similarity = 1.0 - float(row["distance"])
+            similarity = 1.0 - row["distance"]
             if threshold is not None and similarity < threshold:
                 continue
             hits.append(
-                SearchHit.model_construct(
-                    entry=_entry(row, collection), similarity=similarity, rank=len(hits) + 1
+                trusted(
+                    SearchHit,
+                    {
+                        "entry": _entry(row, collection),
+                        "similarity": similarity,
+                        "rank": len(hits) + 1,
+                    },
                 )
             )
         return hits
@@ -830,7 +854,7 @@ class MemoryStore:
     async def _run_search(
         self, conn: _Conn, request: _SearchRequest, exact: bool, logged: _LogContext | None
     ) -> list[Any]:
-        """One search transaction: BEGIN + settings (one round trip), the statement, COMMIT."""
+        """One search: a single statement that carries its own settings (see ``_search``)."""
         sql, where, vector, collection, k, threshold, extra, ef, filtered = request
         settings = choose_settings(
             exact=exact,
@@ -840,22 +864,13 @@ class MemoryStore:
             iterative=self._iterative,
             log=logged is not None,
         )
-        args: list[Any] = [vector, collection, k, threshold]
+        args: list[Any] = [vector, collection, str(settings.ef_search)]
         if logged is not None:
             # An exact result is final; an index result only when it is not short.
-            args += [logged.session_id, logged.query_hash, logged.query, exact]
-        await conn.execute(settings.begin_sql())
-        try:
-            rows = await conn.fetch(
-                sql.search(where, exact=exact, log=logged is not None), *args, *extra
-            )
-        except asyncio.CancelledError:
-            raise  # the pool rolls back a connection released inside a transaction
-        except BaseException:
-            await _rollback(conn)
-            raise
-        await conn.execute("COMMIT")
-        return list(rows)
+            args += [threshold, logged.session_id, logged.query_hash, logged.query, exact]
+        rows = await conn.fetch(sql.search(where, settings, k), *args, *extra)
+        # Relaxed-order iterative scans return rows nearly, not strictly, by distance.
+        return sorted(rows, key=_distance_then_id)
 
     async def explain_search(
         self,
@@ -887,19 +902,9 @@ class MemoryStore:
             exact=exact, ef_search=ef, k=k, filtered=filtered, iterative=self._iterative
         )
         explain = "EXPLAIN (ANALYZE, BUFFERS) " if analyze else "EXPLAIN "
+        statement = explain + sql.search(where, settings, k)
         async with self._connect() as conn:
-            await conn.execute(settings.begin_sql())
-            try:
-                rows = await conn.fetch(
-                    explain + sql.search(where, exact=exact, log=False),
-                    vector,
-                    collection,
-                    k,
-                    None,
-                    *extra,
-                )
-            finally:
-                await _rollback(conn)
+            rows = await conn.fetch(statement, vector, collection, str(settings.ef_search), *extra)
         # The query vector is inlined in the plan as a 1536-number literal: abbreviate it.
         return _LONG_VECTOR.sub("'[...]'", "\n".join(r[0] for r in rows))
 

@@ -2,7 +2,7 @@
 
 Vectors travel in pgvector's binary format through the codec registered on every connection the
 store uses (a Python ``real[]`` parameter would cost ~0.4 ms of client CPU per 1536-d vector,
-the binary codec ~0.01 ms). Checks run over a float32 array in C-level loops.
+the binary codec ~0.01 ms). Checks and packing run in C-level loops (``sum``, ``struct``), ~20 µs for 1536 floats.
 """
 
 from __future__ import annotations
@@ -10,8 +10,6 @@ from __future__ import annotations
 import hashlib
 import math
 import struct
-import sys
-from array import array
 from collections.abc import Sequence
 from typing import Any
 
@@ -20,11 +18,15 @@ from pgvector import Vector
 from ..errors import DimensionMismatchError, InvalidInputError
 
 
-def _first_bad(values: array[float]) -> str:
+def _first_bad(values: Sequence[Any]) -> str:
     for i, x in enumerate(values):
-        if not math.isfinite(x):
+        if not math.isfinite(x) or abs(x) > _FLOAT32_MAX:
             return f"{x!r} at index {i}"
-    return "overflow"  # pragma: no cover - fsum found one, so the loop does too
+    return "a sum beyond the float range"  # pragma: no cover - needs values near 1e308
+
+
+_FLOAT32_MAX = 3.4028234663852886e38
+_FORMATS: dict[int, struct.Struct] = {}
 
 
 def pack_vector(value: Any, dimensions: int, *, what: str = "vector") -> Any:
@@ -47,21 +49,28 @@ def pack_vector(value: Any, dimensions: int, *, what: str = "vector") -> Any:
             expected=dimensions,
             actual=n,
         )
+    if not isinstance(value, (list, tuple)):
+        value = list(value)
     try:
-        floats = array("f", value if isinstance(value, (list, tuple)) else list(value))
-    except (TypeError, ValueError):
+        total = sum(value)  # NaN and inf poison the sum; C-level loop over the floats
+    except TypeError:
         raise InvalidInputError(f"{what} contains a value that is not a number") from None
+    fmt = _FORMATS.get(n)
+    if fmt is None:
+        fmt = _FORMATS.setdefault(n, struct.Struct(f">HH{n}f"))  # pgvector's binary format
     try:
-        total = math.fsum(floats)  # NaN and inf (also float32 overflow) poison the sum
-    except (ValueError, OverflowError):
-        total = math.nan
-    if not math.isfinite(total):
-        raise InvalidInputError(f"{what} contains a non-finite value ({_first_bad(floats)})")
-    if not any(floats):
+        if not math.isfinite(total):
+            raise OverflowError
+        binary = fmt.pack(n, 0, *value)  # big-endian float32; raises beyond float32's range
+    except OverflowError:
+        raise InvalidInputError(
+            f"{what} contains a non-finite value ({_first_bad(value)})"
+        ) from None
+    except struct.error:
+        raise InvalidInputError(f"{what} contains a value that is not a number") from None
+    if not any(value):
         raise InvalidInputError(f"{what} is all zeros: cosine similarity is undefined for it")
-    if sys.byteorder == "little":
-        floats.byteswap()
-    return Vector.from_binary(struct.pack(">HH", n, 0) + floats.tobytes())
+    return Vector.from_binary(binary)
 
 
 def pack_vectors(

@@ -62,3 +62,12 @@ CREATE TABLE memory_access_log (
 
 CREATE INDEX memory_access_log_entry_idx ON memory_access_log (entry_id, accessed_at DESC);
 CREATE INDEX memory_access_log_collection_idx ON memory_access_log (collection_id, accessed_at DESC);
+
+-- Planner hint for MemoryStore searches, which order by `embedding <=> memory_search_vector($1)`.
+-- It returns the query vector unchanged. Left in the query (STABLE: never folded at plan time), its
+-- COST makes every row a plan would sort cost roughly what reading its TOASTed vector really costs,
+-- which PostgreSQL's cost model otherwise ignores (it then prefers a scan + sort to the HNSW index
+-- at realistic sizes). An HNSW scan evaluates it for the few rows it returns.
+CREATE FUNCTION memory_search_vector(query_vector vector) RETURNS vector
+    LANGUAGE plpgsql STABLE STRICT PARALLEL SAFE COST 1000
+    AS $$ BEGIN RETURN query_vector; END $$;
