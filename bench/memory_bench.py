@@ -1,6 +1,6 @@
 """MemoryStore benchmark: bulk loading and search, beside raw asyncpg in the same run.
 
-    python bench/memory_bench.py [--rows 20000] [--queries 400] [--dsn URL]
+    python bench/memory_bench.py [--rows 20000] [--queries 1000] [--dsn URL]
 
 Uses ``--dsn`` / ``DATABASE_URL`` when given (it creates and drops two scratch databases there),
 otherwise an embedded PostgreSQL in a temporary directory. Vectors are precomputed (synthetic,
@@ -267,7 +267,7 @@ def _stats(times: list[float]) -> tuple[float, float]:
 def main() -> None:
     parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
     parser.add_argument("--rows", type=int, default=20_000)
-    parser.add_argument("--queries", type=int, default=400)
+    parser.add_argument("--queries", type=int, default=1000)
     parser.add_argument("--ef-search", type=int, default=40)
     parser.add_argument("--dsn", default=os.environ.get("DATABASE_URL"))
     args = parser.parse_args()

@@ -527,6 +527,40 @@ async def test_lifecycle_triggers_write_to_their_own_schema(conn: asyncpg.Connec
     assert [tuple(r) for r in other_log] == [("in-other",)]
 
 
+MEMORY_WITH_LOG = """
+INSERT INTO app.memory_collections (name) VALUES ('a'), ('b');
+INSERT INTO app.memory_entries (collection_id, content, content_hash, embedding)
+SELECT c.id, c.name, sha256(c.name::bytea), array_fill(0.5::real, ARRAY[1536])::vector
+FROM app.memory_collections c;
+INSERT INTO app.memory_access_log (entry_id, collection_id, query_hash, similarity, rank)
+SELECT e.id, e.collection_id, sha256('q'), 1, r FROM app.memory_entries e, generate_series(1, 2) r;
+"""  # two collections, an entry in each, two access-log rows per entry
+
+
+async def test_deleting_an_entry_deletes_its_access_log_rows_whatever_the_search_path(
+    conn: asyncpg.Connection,
+) -> None:
+    await _migrate(conn)
+    await conn.execute(MEMORY_WITH_LOG)
+    await conn.execute("SET search_path = public")
+    await conn.execute("DELETE FROM app.memory_entries WHERE content = 'a'")
+    left = await conn.fetch(
+        "SELECT DISTINCT e.content FROM app.memory_access_log l"
+        " JOIN app.memory_entries e ON e.id = l.entry_id"
+    )
+    assert [r[0] for r in left] == ["b"]
+    assert await conn.fetchval("SELECT count(*) FROM app.memory_access_log") == 2
+
+
+async def test_deleting_a_collection_deletes_its_entries_and_their_log_rows(
+    db: asyncpg.Connection,
+) -> None:
+    await db.execute(MEMORY_WITH_LOG)
+    await db.execute("DELETE FROM memory_collections WHERE name = 'a'")
+    assert await db.fetchval("SELECT count(*) FROM memory_entries") == 1
+    assert await db.fetchval("SELECT count(*) FROM memory_access_log") == 2
+
+
 # --- rollbacks --------------------------------------------------------------------------------
 
 

@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import asyncio
 from datetime import datetime, timedelta, timezone
 
 import asyncpg
@@ -134,6 +135,30 @@ async def test_access_log_can_be_turned_off_per_call_and_per_store(
         assert await quiet.access_records() == []
         await quiet.search("quiet", log=True)
         assert len(await quiet.access_records()) == 1
+
+
+async def test_a_logged_search_does_not_wait_for_a_writer_of_its_entries(
+    store: MemoryStore, migrated_dsn: str
+) -> None:
+    # The log has no foreign keys: writing it takes no lock on the entries it records.
+    entry = await store.add("being edited")
+    conn = await asyncpg.connect(migrated_dsn)
+    try:
+        async with conn.transaction():
+            await conn.execute("SELECT 1 FROM memory_entries WHERE id = $1 FOR UPDATE", entry.id)
+            hits = await asyncio.wait_for(store.search("being edited", k=1, log=True), 5)
+    finally:
+        await conn.close()
+    assert [h.entry.id for h in hits] == [entry.id]
+    assert [r.entry_id for r in await store.access_records(entry_id=entry.id)] == [entry.id]
+
+
+async def test_deleting_an_entry_deletes_its_log_rows(store: MemoryStore) -> None:
+    entry = await store.add("forget me")
+    await store.search("forget me", k=1)
+    assert len(await store.access_records(entry_id=entry.id)) == 1
+    await store.delete(entry.id)
+    assert await store.access_records(entry_id=entry.id) == []
 
 
 async def test_query_text_can_be_kept_out_of_the_log(migrated_dsn: str) -> None:

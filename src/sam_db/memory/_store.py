@@ -811,17 +811,7 @@ class MemoryStore:
             logged = _LogContext(session_id, query, vector, self.log_query_text)
         request = _SearchRequest(sql, where, vector, collection, k, threshold, extra, ef, filtered)
         async with self._connect() as conn:
-            try:
-                rows = await self._search_rows(conn, request, exact, logged)
-            except asyncpg.ForeignKeyViolationError:
-                # An entry was deleted between the search and its log write (same statement,
-                # concurrent DELETE): search again without logging; the log is best effort.
-                _log.debug("access log skipped: an entry was deleted concurrently")
-                _, where, extra, *_ = self._prepare_search(
-                    collection, k, filter, session_id, ef_search, exact, False
-                )
-                request = request._replace(where=where, extra=extra)
-                rows = await self._search_rows(conn, request, exact, None)
+            rows = await self._search_rows(conn, request, exact, logged)
         hits: list[SearchHit] = []
         for row in rows:
             similarity = 1.0 - row["distance"]

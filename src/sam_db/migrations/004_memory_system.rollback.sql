@@ -2,4 +2,5 @@
 DROP FUNCTION memory_search_vector(vector);
 DROP TABLE memory_access_log;
 DROP TABLE memory_entries;
+DROP FUNCTION memory_access_log_forget();
 DROP TABLE memory_collections;

@@ -48,10 +48,15 @@ CREATE INDEX memory_entries_workflow_idx ON memory_entries (workflow_id) WHERE w
 CREATE INDEX memory_entries_expires_idx ON memory_entries (expires_at) WHERE expires_at IS NOT NULL;
 
 -- What each search returned: one row per returned entry. Kept when the session goes away.
+-- No foreign keys, on purpose: a key check locks the referenced row (FOR KEY SHARE), so every logged
+-- search would write-lock its entries and its collection's row, and concurrent searches of one
+-- collection would pile up on that row through MultiXacts. Deleting entries deletes their log rows
+-- instead (trigger below; deleting a collection deletes its entries). A search that races a delete
+-- can leave a row of the deleted entry; readers that join memory_entries do not see it.
 CREATE TABLE memory_access_log (
     id            bigint      GENERATED ALWAYS AS IDENTITY PRIMARY KEY,
-    entry_id      uuid        NOT NULL REFERENCES memory_entries (id) ON DELETE CASCADE,
-    collection_id bigint      NOT NULL REFERENCES memory_collections (id) ON DELETE CASCADE,
+    entry_id      uuid        NOT NULL,
+    collection_id bigint      NOT NULL,
     session_id    text,
     query_hash    bytea       NOT NULL CHECK (octet_length(query_hash) = 32),
     query         text,
@@ -62,6 +67,21 @@ CREATE TABLE memory_access_log (
 
 CREATE INDEX memory_access_log_entry_idx ON memory_access_log (entry_id, accessed_at DESC);
 CREATE INDEX memory_access_log_collection_idx ON memory_access_log (collection_id, accessed_at DESC);
+
+-- One statement-level trigger per DELETE of entries (cascades from collections included). SET
+-- search_path pins the schema this migration ran in: the deleting session's may differ.
+CREATE FUNCTION memory_access_log_forget() RETURNS trigger
+    LANGUAGE plpgsql SET search_path FROM CURRENT
+    AS $$
+BEGIN
+    DELETE FROM memory_access_log l USING forgotten f WHERE l.entry_id = f.id;
+    RETURN NULL;
+END
+$$;
+
+CREATE TRIGGER memory_entries_forget_access AFTER DELETE ON memory_entries
+    REFERENCING OLD TABLE AS forgotten
+    FOR EACH STATEMENT EXECUTE FUNCTION memory_access_log_forget();
 
 -- Planner hint for MemoryStore searches, which order by `embedding <=> memory_search_vector($1)`.
 -- It returns the query vector unchanged. Left in the query (STABLE: never folded at plan time), its
