@@ -147,13 +147,13 @@ async def compare_searches(
     """
     sql = RAW_SQL.format(filter="AND e.metadata @> '{\"bucket\": 0}'" if filtered else "")
     f = {"bucket": 0} if filtered else None
-    vectors = [v.tolist() for v in q]  # what a caller holds; converting is not timed
 
     async def by_raw(i: int) -> list[str]:
         return [r["content"] for r in await raw.fetch(sql, Vector(q[i]))]
 
     async def by_store(i: int, log: bool) -> list[str]:
-        hits = await store.search_by_vector(vectors[i], k=K, filter=f, log=log)
+        # Both start from the same numpy row (as a sentence-transformers caller would).
+        hits = await store.search_by_vector(q[i], k=K, filter=f, log=log)
         return [h.entry.content for h in hits]
 
     methods: dict[str, Any] = {

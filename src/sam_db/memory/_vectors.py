@@ -35,7 +35,9 @@ def pack_vector(value: Any, dimensions: int, *, what: str = "vector") -> Any:
     Raises DimensionMismatchError for a wrong length and InvalidInputError for non-numbers, NaN,
     infinities (float32 overflow included) and the zero vector (cosine distance is undefined).
     """
-    if isinstance(value, Vector) or hasattr(value, "tolist"):  # pgvector.Vector, numpy arrays
+    if type(value).__module__ == "numpy" and getattr(value, "ndim", None) == 1:
+        return _pack_array(value, dimensions, what)
+    if isinstance(value, Vector) or hasattr(value, "tolist"):  # pgvector.Vector, numpy scalars
         value = value.to_list() if isinstance(value, Vector) else value.tolist()
     try:
         n = len(value)
@@ -71,6 +73,32 @@ def pack_vector(value: Any, dimensions: int, *, what: str = "vector") -> Any:
     if not any(value):
         raise InvalidInputError(f"{what} is all zeros: cosine similarity is undefined for it")
     return Vector.from_binary(binary)
+
+
+def _pack_array(value: Any, dimensions: int, what: str) -> Any:
+    """A 1-d numpy array: the same checks, vectorised (~5 µs instead of ~25 µs for a list)."""
+    import numpy as np  # only reached with a numpy array in hand
+
+    n = len(value)
+    if n != dimensions:
+        raise DimensionMismatchError(
+            f"{what} has {n} dimensions, the store expects {dimensions}",
+            expected=dimensions,
+            actual=n,
+        )
+    array = np.asarray(value)
+    if array.dtype.kind not in "biuf":  # bool, ints, floats; not objects, strings, complex
+        raise InvalidInputError(f"{what} contains a value that is not a number")
+    with np.errstate(over="ignore"):
+        floats = array.astype(">f4")  # big-endian float32, pgvector's format; overflow → inf
+    finite = np.isfinite(floats)
+    if not finite.all():
+        i = int(np.argmin(finite))
+        bad = float(array[i])
+        raise InvalidInputError(f"{what} contains a non-finite value ({bad!r} at index {i})")
+    if not floats.any():
+        raise InvalidInputError(f"{what} is all zeros: cosine similarity is undefined for it")
+    return Vector.from_binary(struct.pack(">HH", n, 0) + floats.tobytes())
 
 
 def pack_vectors(
