@@ -185,7 +185,7 @@ class Runtime:
     def take_schema(self) -> str:
         if self._schemas is None:
             self._schemas = Supply(
-                self._new_schema, self._drop_schema, prefetch=self.options.prefetch
+                self._new_schema, self._drop_schema, prefetch=self.options.prefetch, serial=True
             )
         return self.loop.run(self._schemas.take())
 

@@ -11,6 +11,9 @@ import asyncio
 import contextlib
 import logging
 from collections.abc import Awaitable, Callable
+from typing import TypeVar
+
+T = TypeVar("T")
 
 log = logging.getLogger("sam_db.testing")
 
@@ -24,10 +27,15 @@ class Supply:
         destroy: Callable[[str], Awaitable[None]],
         *,
         prefetch: bool = True,
+        serial: bool = False,
     ) -> None:
         self._create = create
         self._destroy = destroy
         self._prefetch = prefetch
+        # ``serial``: creating and destroying take turns instead of overlapping. For schemas: a
+        # migration run next to the previous schema's DROP ... CASCADE fights it for catalog
+        # locks and cores, and both finish later than one after the other (measured: +27 %).
+        self._turns = asyncio.Lock() if serial else None
         self._next: asyncio.Task[str] | None = None
         self._pending: set[asyncio.Task[None]] = set()
         self._closed = False
@@ -42,10 +50,16 @@ class Supply:
             except Exception as exc:  # e.g. the template was dropped meanwhile: make one now
                 log.info("prefetched test database failed (%s); retrying", exc)
         if name is None:
-            name = await self._create()
+            name = await self._in_turn(self._create)
         if self._prefetch and not self._closed:
-            self._next = asyncio.ensure_future(self._create())
+            self._next = asyncio.ensure_future(self._in_turn(self._create))
         return name
+
+    async def _in_turn(self, work: Callable[[], Awaitable[T]]) -> T:
+        if self._turns is None:
+            return await work()
+        async with self._turns:
+            return await work()
 
     async def give_back(self, name: str) -> None:
         """Start destroying ``name``; returns at once (failures are logged, not raised).
@@ -61,7 +75,7 @@ class Supply:
 
     async def _destroy_quietly(self, name: str) -> None:
         try:
-            await self._destroy(name)
+            await self._in_turn(lambda: self._destroy(name))
         except Exception as exc:
             log.warning("could not drop test database or schema %s: %s", name, exc)
 
