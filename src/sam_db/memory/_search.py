@@ -25,6 +25,7 @@ can serve: the same distances, from a scan of every candidate row.
 from __future__ import annotations
 
 from dataclasses import dataclass
+from functools import lru_cache
 
 # pgvector without iterative scans (< 0.8) returns at most ef_search candidates *before*
 # filtering; filtered searches there raise ef_search to k times this factor (capped at 1000).
@@ -56,6 +57,7 @@ class SearchSettings:
         return "concat(" + ", ".join(calls) + ")"
 
 
+@lru_cache(maxsize=512)
 def choose_settings(
     *, exact: bool, ef_search: int, k: int, filtered: bool, iterative: bool, log: bool = False
 ) -> SearchSettings:

@@ -9,7 +9,7 @@ Only quoted identifiers and placeholders are formatted into the text.
 # ruff: noqa: S608 -- this module builds SQL from quote_ident()-quoted names and placeholders only
 from __future__ import annotations
 
-from dataclasses import dataclass
+from dataclasses import dataclass, field
 
 from .._ident import quote_ident
 from ._search import SearchSettings
@@ -54,6 +54,9 @@ class Statements:
     distance: str
     exact_distance: str
     search_vector: str
+    _searches: dict[tuple[str, SearchSettings, int], str] = field(
+        default_factory=dict, compare=False, repr=False
+    )
 
     @classmethod
     def build(cls, table_schema: str, ext_schema: str) -> Statements:
@@ -214,6 +217,19 @@ class Statements:
         return f"{self.search_vector}({self.vector})"
 
     def search(self, where: str, settings: SearchSettings, k: int) -> str:
+        """The search statement for this filter shape, settings and ``k`` (built once, cached).
+
+        The same ``str`` object each time also keeps asyncpg's statement-cache lookup cheap.
+        """
+        key = (where, settings, k)
+        text = self._searches.get(key)
+        if text is None:
+            if len(self._searches) >= 1024:  # filter shapes x settings x k: keep it bounded
+                self._searches.clear()
+            text = self._searches[key] = self._search_text(where, settings, k)
+        return text
+
+    def _search_text(self, where: str, settings: SearchSettings, k: int) -> str:
         """The search statement, with its access-log write when ``settings.log``.
 
         Parameters: $1 query vector, $2 collection, $3 ef_search (text); with the log also $4
