@@ -41,3 +41,10 @@ def test_a_trusted_hit_serialises_like_a_validated_one() -> None:
     checked = SearchHit(entry=entry, similarity=0.5, rank=1)
     assert built == checked
     assert built.model_dump_json() == checked.model_dump_json()
+
+
+def test_entry_fields_name_the_entry_columns_in_order() -> None:
+    from sam_db.memory._sql import ENTRY_COLUMNS, ENTRY_FIELDS
+
+    names = [part.split(" AS ")[-1].split(".")[-1].strip() for part in ENTRY_COLUMNS.split(",")]
+    assert tuple(names) == ENTRY_FIELDS

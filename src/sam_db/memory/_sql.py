@@ -19,6 +19,19 @@ ENTRY_COLUMNS = (
     "e.id, e.content, e.metadata::text AS metadata, e.session_id, e.workflow_id, "
     "e.embedding_model, e.created_at, e.updated_at, e.expires_at"
 )
+# Their names, in the same order: every statement selects ENTRY_COLUMNS first, so the store can
+# zip a row's leading values with these names.
+ENTRY_FIELDS = (
+    "id",
+    "content",
+    "metadata",
+    "session_id",
+    "workflow_id",
+    "embedding_model",
+    "created_at",
+    "updated_at",
+    "expires_at",
+)
 LIVE = "(e.expires_at IS NULL OR e.expires_at > now())"
 
 DISCOVER_TABLE = """
@@ -123,7 +136,7 @@ class Statements:
     @property
     def existing_by_hash(self) -> str:
         return (
-            f"SELECT e.content_hash, {ENTRY_COLUMNS}, NOT {LIVE} AS expired "
+            f"SELECT {ENTRY_COLUMNS}, e.content_hash, NOT {LIVE} AS expired "
             f"FROM {self.entries} e "
             "WHERE e.collection_id = $1 AND e.content_hash = ANY($2::bytea[])"
         )
@@ -135,7 +148,7 @@ class Statements:
             "workflow_id = $4, expires_at = $5, updated_at = now() "
             "FROM unnest($1::uuid[], $2::text[]) AS u(id, metadata) "
             "WHERE e.id = u.id AND e.expires_at <= now() "
-            f"RETURNING e.content_hash, {ENTRY_COLUMNS}"
+            f"RETURNING {ENTRY_COLUMNS}, e.content_hash"
         )
 
     @property
@@ -150,7 +163,7 @@ class Statements:
             f"FROM unnest($2::text[], $3::bytea[], $4::{self.vector}[], $9::text[]) "
             "AS u(content, hash, embedding, metadata) "
             "ON CONFLICT (collection_id, content_hash) DO NOTHING "
-            f"RETURNING e.content_hash, {ENTRY_COLUMNS}"
+            f"RETURNING {ENTRY_COLUMNS}, e.content_hash"
         )
 
     @property

@@ -36,6 +36,7 @@ from ._search import choose_settings, parse_version
 from ._sql import (
     DISCOVER_EXTENSION,
     DISCOVER_TABLE,
+    ENTRY_FIELDS,
     EXTENSION_SCHEMA,
     FUNCTION_EXISTS,
     Statements,
@@ -55,24 +56,16 @@ _EMBED_CHUNK = 1024
 _EMBED_PARALLEL = 2
 
 
-def _entry(row: Mapping[str, Any], collection: str) -> MemoryEntry:
-    # No validation: the row's types are what the model declares (the database checked them),
-    # and validating ten entries per search would cost more than the search's SQL.
-    return trusted(
-        MemoryEntry,
-        {
-            "id": row["id"],
-            "collection": collection,
-            "content": row["content"],
-            "metadata": inp.decode_metadata(row["metadata"]),
-            "session_id": row["session_id"],
-            "workflow_id": row["workflow_id"],
-            "embedding_model": row["embedding_model"],
-            "created_at": row["created_at"],
-            "updated_at": row["updated_at"],
-            "expires_at": row["expires_at"],
-        },
-    )
+def _entry(row: Any, collection: str) -> MemoryEntry:
+    """A MemoryEntry from a row that starts with ENTRY_COLUMNS (an asyncpg Record).
+
+    No validation: the row's types are what the model declares (the database checked them),
+    and validating ten entries per search would cost more than the search's SQL.
+    """
+    values = dict(zip(ENTRY_FIELDS, row, strict=False))  # the row has more columns after them
+    values["collection"] = collection
+    values["metadata"] = inp.decode_metadata(values["metadata"])
+    return trusted(MemoryEntry, values)
 
 
 def _distance_then_id(row: Mapping[str, Any]) -> tuple[float, uuid.UUID]:
