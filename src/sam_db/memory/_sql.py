@@ -35,7 +35,10 @@ ENTRY_FIELDS = (
 LIVE = "(e.expires_at IS NULL OR e.expires_at > now())"
 
 DISCOVER_TABLE = """
-SELECT n.nspname AS table_schema, format_type(a.atttypid, a.atttypmod) AS embedding_type
+SELECT n.nspname AS table_schema, format_type(a.atttypid, a.atttypmod) AS embedding_type,
+       EXISTS (SELECT 1 FROM pg_catalog.pg_proc p
+               WHERE p.pronamespace = n.oid AND p.proname = 'memory_search_vector'
+                 AND p.proargtypes = ARRAY[a.atttypid]::pg_catalog.oidvector) AS has_search_helper
 FROM pg_catalog.pg_class c
 JOIN pg_catalog.pg_namespace n ON n.oid = c.relnamespace
 JOIN pg_catalog.pg_attribute a ON a.attrelid = c.oid AND a.attname = 'embedding'
@@ -47,7 +50,6 @@ SELECT n.nspname FROM pg_catalog.pg_extension e
 JOIN pg_catalog.pg_namespace n ON n.oid = e.extnamespace WHERE e.extname = 'vector'
 """
 
-FUNCTION_EXISTS = "SELECT to_regprocedure($1) IS NOT NULL"
 
 DISCOVER_EXTENSION = """
 SELECT n.nspname AS ext_schema, e.extversion
@@ -224,11 +226,6 @@ class Statements:
         )
 
     # -- search -----------------------------------------------------------------------------
-    @property
-    def search_helper(self) -> str:
-        """The signature of migration 004's planner-hint function (for to_regprocedure)."""
-        return f"{self.search_vector}({self.vector})"
-
     def search(self, where: str, settings: SearchSettings, k: int) -> str:
         """The search statement for this filter shape, settings and ``k`` (built once, cached).
 

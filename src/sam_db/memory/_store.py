@@ -38,7 +38,6 @@ from ._sql import (
     DISCOVER_TABLE,
     ENTRY_FIELDS,
     EXTENSION_SCHEMA,
-    FUNCTION_EXISTS,
     Statements,
     search_param_start,
 )
@@ -269,9 +268,7 @@ class MemoryStore:
         self._ext_schema = ext["ext_schema"]
         self._iterative = parse_version(ext["extversion"]) >= (0, 8)
         sql = Statements.build(found["table_schema"], ext["ext_schema"])
-        async with pool.acquire() as conn:
-            helper = await conn.fetchval(FUNCTION_EXISTS, sql.search_helper)
-        if not helper:
+        if not found["has_search_helper"]:
             raise MemoryStoreError(
                 f"function {sql.search_vector}() is missing: the schema was migrated by a "
                 "development build of sam_db whose 004_memory_system.sql predates it; roll 004 "
