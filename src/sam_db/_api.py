@@ -77,6 +77,18 @@ async def migrate(
     return [_model(d) for d in await _engine.migrate(dsn, settings, target)]
 
 
+async def migrate_new_schema(
+    dsn: Target, *, schema: str, sources: Sequence[Source] = (), include_bundled: bool = True
+) -> list[Migration]:
+    """Create ``schema`` and apply every migration to it in one transaction (all or nothing).
+
+    Private to sam_db (the pytest plugin's fresh schemas): for a schema nobody else uses yet it
+    skips the lock and the per-file transactions of :func:`migrate`.
+    """
+    settings = _settings(schema, sources, include_bundled, 0.0, 5.0, 0)
+    return [_model(d) for d in await _engine.migrate_new_schema(dsn, settings)]
+
+
 async def status(
     dsn: Target,
     *,

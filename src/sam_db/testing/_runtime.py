@@ -8,7 +8,7 @@ from __future__ import annotations
 
 import uuid
 from collections.abc import AsyncIterator
-from contextlib import asynccontextmanager
+from contextlib import asynccontextmanager, suppress
 from dataclasses import dataclass
 from typing import Any
 
@@ -163,19 +163,28 @@ class Runtime:
     # -- fresh schemas in the server's own database ------------------------------------------
 
     async def _new_schema(self) -> str:
-        from .._api import migrate
+        # All files in one transaction (no lock, no transaction per file): nobody else can see
+        # the schema before it is complete.
+        from .._api import migrate_new_schema
 
         name = unique_name("sam_db_s_")
         async with self._admin() as conn:
-            if self._schema_locked_once:
-                await migrate(conn, schema=name, sources=self.options.sources)
-            else:
-                await conn.execute("SELECT pg_advisory_lock($1)", SCHEMA_LOCK_KEY)
-                try:
-                    await migrate(conn, schema=name, sources=self.options.sources)
-                finally:
-                    await conn.execute("SELECT pg_advisory_unlock($1)", SCHEMA_LOCK_KEY)
-                self._schema_locked_once = True
+            try:
+                if self._schema_locked_once:
+                    await migrate_new_schema(conn, schema=name, sources=self.options.sources)
+                else:
+                    await conn.execute("SELECT pg_advisory_lock($1)", SCHEMA_LOCK_KEY)
+                    try:
+                        await migrate_new_schema(conn, schema=name, sources=self.options.sources)
+                    finally:
+                        await conn.execute("SELECT pg_advisory_unlock($1)", SCHEMA_LOCK_KEY)
+                    self._schema_locked_once = True
+            except BaseException:
+                # A failing migration is re-run step by step for its diagnostics, which leaves
+                # the files before it applied: drop that half-built schema.
+                with suppress(Exception):
+                    await conn.execute(f"DROP SCHEMA IF EXISTS {quote_ident(name)} CASCADE")
+                raise
         return name
 
     async def _drop_schema(self, name: str) -> None:
