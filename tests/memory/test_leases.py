@@ -96,3 +96,48 @@ async def test_close_gives_idle_connections_back_so_the_pool_can_close(
         pass
     await leases.close()
     await asyncio.wait_for(pool.close(), 5)  # would wait forever for a leased connection
+
+
+class _FailOnce:
+    """The real pool, except that one acquire fails (as when the server has just gone away)."""
+
+    def __init__(self, pool: asyncpg.Pool) -> None:
+        self.pool = pool
+        self.fail_next = False
+
+    async def acquire(self) -> object:
+        if self.fail_next:
+            self.fail_next = False
+            raise OSError("connection refused")
+        return await self.pool.acquire()
+
+    async def release(self, conn: object) -> None:
+        await self.pool.release(conn)
+
+
+async def test_a_failed_acquire_passes_the_turn_to_the_next_waiter(pool: asyncpg.Pool) -> None:
+    flaky = _FailOnce(pool)
+    leases = Leases(flaky, 1)
+    gate = asyncio.Event()
+
+    async def holder() -> None:
+        async with leases.connection():
+            await gate.wait()
+            raise RuntimeError("the operation failed")  # its connection goes back to asyncpg
+
+    async def waiter() -> int:
+        async with leases.connection() as conn:
+            return int(await conn.fetchval("SELECT 1"))
+
+    hold = asyncio.create_task(holder())
+    await asyncio.sleep(0.05)
+    first, second = asyncio.create_task(waiter()), asyncio.create_task(waiter())
+    await asyncio.sleep(0.05)
+    flaky.fail_next = True  # the first waiter's new lease fails
+    gate.set()
+    with pytest.raises(RuntimeError):
+        await hold
+    with pytest.raises(OSError):
+        await asyncio.wait_for(first, 5)
+    assert await asyncio.wait_for(second, 5) == 1  # not left waiting for a lease nobody frees
+    await leases.close()

@@ -64,6 +64,7 @@ class Leases:
                     return await self._pool.acquire()
                 except BaseException:
                     self._leased -= 1
+                    self._wake_one()  # a waiter may try (and fail or succeed) in our place
                     raise
             waiter = asyncio.get_running_loop().create_future()
             self._waiters.append(waiter)
@@ -91,12 +92,15 @@ class Leases:
         try:
             await self._pool.release(conn)
         finally:
-            # A lease is free again: let the first waiter take a new one from the pool.
-            while self._waiters:
-                waiter = self._waiters.popleft()
-                if not waiter.done():
-                    waiter.set_result(None)
-                    break
+            self._wake_one()
+
+    def _wake_one(self) -> None:
+        """A lease is free again: let the first waiter take a new one from the pool."""
+        while self._waiters:
+            waiter = self._waiters.popleft()
+            if not waiter.done():
+                waiter.set_result(None)
+                return
 
     def _forget(self, waiter: asyncio.Future[Any]) -> None:
         with suppress(ValueError):
