@@ -335,9 +335,7 @@ async def migrate_new_schema(target: Target, settings: Settings) -> list[Done]:
         done: list[Done] = []
         try:
             async with conn.transaction():
-                await conn.execute(f"CREATE SCHEMA {quote_ident(ctx.schema)}")
-                await _apply_settings(ctx, conn, local=True)
-                await conn.execute(ctx.sql.create)
+                await _prepare_tx(ctx, conn)  # settings, the schema, the tracking table
                 for mig in files:
                     started = time.perf_counter()
                     await conn.execute(mig.sql)

@@ -47,9 +47,7 @@ class Leases:
         for conn in idle:
             await self._drop(conn)
         while self._waiters:
-            waiter = self._waiters.popleft()
-            if not waiter.done():
-                waiter.set_result(None)
+            self._wake_one()
 
     async def _take(self) -> Any:
         while True:

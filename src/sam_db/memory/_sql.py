@@ -45,12 +45,6 @@ JOIN pg_catalog.pg_attribute a ON a.attrelid = c.oid AND a.attname = 'embedding'
 WHERE c.oid = pg_catalog.to_regclass($1)
 """
 
-EXTENSION_SCHEMA = """
-SELECT n.nspname FROM pg_catalog.pg_extension e
-JOIN pg_catalog.pg_namespace n ON n.oid = e.extnamespace WHERE e.extname = 'vector'
-"""
-
-
 DISCOVER_EXTENSION = """
 SELECT n.nspname AS ext_schema, e.extversion
 FROM pg_catalog.pg_extension e JOIN pg_catalog.pg_namespace n ON n.oid = e.extnamespace

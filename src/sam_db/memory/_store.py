@@ -37,7 +37,6 @@ from ._sql import (
     DISCOVER_EXTENSION,
     DISCOVER_TABLE,
     ENTRY_FIELDS,
-    EXTENSION_SCHEMA,
     Statements,
     search_param_start,
 )
@@ -85,9 +84,9 @@ def _collection(row: Mapping[str, Any]) -> Collection:
 
 async def _init_connection(conn: Any) -> None:
     """Owned pools: register pgvector's binary codec with the schema the extension lives in."""
-    schema = await conn.fetchval(EXTENSION_SCHEMA)
-    if schema is not None:  # missing extension: open() reports it
-        await register_vector(conn, schema=schema)
+    ext = await conn.fetchrow(DISCOVER_EXTENSION)
+    if ext is not None:  # missing extension: open() reports it
+        await register_vector(conn, schema=ext["ext_schema"])
 
 
 async def _keep_session(conn: Any) -> None:
@@ -114,17 +113,19 @@ class _LogContext:
 
 
 class _SearchRequest(NamedTuple):
-    """One search as compiled: statements, filter SQL and its parameters, and the knobs."""
+    """One search as validated and compiled, before its query vector exists."""
 
     sql: Statements
     where: str
-    vector: Any
+    extra: list[Any]  # the filter's parameters
     collection: str
     k: int
-    threshold: float | None
-    extra: list[Any]
     ef: int
     filtered: bool
+    threshold: float | None
+    session_id: str | None
+    exact: bool
+    log: bool
 
 
 class MemoryStore:
@@ -709,21 +710,11 @@ class MemoryStore:
         """
         inp.check_text(query, what="query")
         # Validate everything (filter included) before paying for an embedding call.
-        self._prepare_search(collection, k, filter, session_id, ef_search, exact)
-        inp.check_similarity(min_similarity)
-        vector = (await self._embed_packed([query], self._require()[2]))[0]
-        return await self._search(
-            vector,
-            query,
-            collection,
-            k,
-            filter,
-            min_similarity,
-            session_id,
-            ef_search=ef_search,
-            exact=exact,
-            log=log,
+        request = self._prepare_search(
+            collection, k, filter, min_similarity, session_id, ef_search, exact, log
         )
+        vector = (await self._embed_packed([query], self._require()[2]))[0]
+        return await self._search(request, vector, query)
 
     async def search_by_vector(
         self,
@@ -740,68 +731,59 @@ class MemoryStore:
     ) -> list[SearchHit]:
         """Like :meth:`search` with a precomputed query vector (the log stores its hash only)."""
         packed = pack_vector(vector, self._require()[2], what="query vector")
-        return await self._search(
-            packed,
-            None,
-            collection,
-            k,
-            filter,
-            min_similarity,
-            session_id,
-            ef_search=ef_search,
-            exact=exact,
-            log=log,
+        request = self._prepare_search(
+            collection, k, filter, min_similarity, session_id, ef_search, exact, log
         )
+        return await self._search(request, packed, None)
 
     def _prepare_search(
         self,
         collection: str,
         k: int,
         filter: Mapping[str, Any] | None,
+        min_similarity: float | None,
         session_id: str | None,
         ef_search: int | None,
         exact: bool,
-        log: bool = False,
-    ) -> tuple[str, str, list[Any], bool, int, int]:
-        self._require()
+        log: bool | None,
+    ) -> _SearchRequest:
+        """Validate a search's arguments and compile its filter (raises before any work)."""
+        _, sql, _ = self._require()
+        logging_on = self.access_log if log is None else bool(log)
         collection = inp.check_collection(collection)
         k = inp.check_int(k, "k", 1, inp.MAX_K)
         ef = self.ef_search if ef_search is None else ef_search
         ef = inp.check_int(ef, "ef_search", 1, inp.MAX_EF_SEARCH)
         session_id = inp.check_link(session_id, "session_id")
-        params = Params(start=search_param_start(log))
+        threshold = inp.check_similarity(min_similarity)
+        params = Params(start=search_param_start(logging_on))
         where = [compile_filter(filter, params)]
         if session_id is not None:
             where.append(f"e.session_id = {params.add(session_id)}")
         filtered = filter is not None or session_id is not None
-        return collection, " AND ".join(where), params.values, filtered, k, ef
+        return _SearchRequest(
+            sql,
+            " AND ".join(where),
+            params.values,
+            collection,
+            k,
+            ef,
+            filtered,
+            threshold,
+            session_id,
+            bool(exact),
+            logging_on,
+        )
 
     async def _search(
-        self,
-        vector: Any,
-        query: str | None,
-        collection: str,
-        k: int,
-        filter: Mapping[str, Any] | None,
-        min_similarity: float | None,
-        session_id: str | None,
-        *,
-        ef_search: int | None,
-        exact: bool,
-        log: bool | None,
+        self, request: _SearchRequest, vector: Any, query: str | None
     ) -> list[SearchHit]:
-        _, sql, _ = self._require()
-        logging_on = self.access_log if log is None else bool(log)
-        collection, where, extra, filtered, k, ef = self._prepare_search(
-            collection, k, filter, session_id, ef_search, exact, logging_on
-        )
-        threshold = inp.check_similarity(min_similarity)
         logged = None
-        if logging_on:
-            logged = _LogContext(session_id, query, vector, self.log_query_text)
-        request = _SearchRequest(sql, where, vector, collection, k, threshold, extra, ef, filtered)
+        if request.log:
+            logged = _LogContext(request.session_id, query, vector, self.log_query_text)
         async with self._connect() as conn:
-            rows = await self._search_rows(conn, request, exact, logged)
+            rows = await self._search_rows(conn, request, vector, logged)
+        threshold, collection = request.threshold, request.collection
         hits: list[SearchHit] = []
         for row in rows:
             similarity = 1.0 - row["distance"]
@@ -820,37 +802,48 @@ class MemoryStore:
         return hits
 
     async def _search_rows(
-        self, conn: _Conn, request: _SearchRequest, exact: bool, logged: _LogContext | None
+        self, conn: _Conn, request: _SearchRequest, vector: Any, logged: _LogContext | None
     ) -> list[Any]:
         """The index search, re-run exactly when it found fewer than ``k`` rows."""
-        if not exact:
-            rows = await self._run_search(conn, request, False, logged)
+        if not request.exact:
+            rows = await self._run_search(conn, request, vector, False, logged)
             if len(rows) >= request.k:
                 return rows
             # The index came back short (a filter too selective for the scan's limits, or a
             # small collection): the exact scan says how many matches really exist.
-        return await self._run_search(conn, request, True, logged)
+        return await self._run_search(conn, request, vector, True, logged)
 
     async def _run_search(
-        self, conn: _Conn, request: _SearchRequest, exact: bool, logged: _LogContext | None
+        self,
+        conn: _Conn,
+        request: _SearchRequest,
+        vector: Any,
+        exact: bool,
+        logged: _LogContext | None,
     ) -> list[Any]:
         """One search: a single statement that carries its own settings (see ``_search``)."""
-        sql, where, vector, collection, k, threshold, extra, ef, filtered = request
+        text, args = self._statement(request, vector, exact, logged)
+        rows = await conn.fetch(text, *args)
+        # Relaxed-order iterative scans return rows nearly, not strictly, by distance.
+        return sorted(rows, key=_distance_then_id)
+
+    def _statement(
+        self, request: _SearchRequest, vector: Any, exact: bool, logged: _LogContext | None
+    ) -> tuple[str, list[Any]]:
+        """The search statement and its parameters (see ``Statements.search`` for their order)."""
         settings = choose_settings(
             exact=exact,
-            ef_search=ef,
-            k=k,
-            filtered=filtered,
+            ef_search=request.ef,
+            k=request.k,
+            filtered=request.filtered,
             iterative=self._iterative,
             log=logged is not None,
         )
-        args: list[Any] = [vector, collection, str(settings.ef_search)]
+        args: list[Any] = [vector, request.collection, str(settings.ef_search)]
         if logged is not None:
             # An exact result is final; an index result only when it is not short.
-            args += [threshold, logged.session_id, logged.query_hash, logged.query, exact]
-        rows = await conn.fetch(sql.search(where, settings, k), *args, *extra)
-        # Relaxed-order iterative scans return rows nearly, not strictly, by distance.
-        return sorted(rows, key=_distance_then_id)
+            args += [request.threshold, logged.session_id, logged.query_hash, logged.query, exact]
+        return request.sql.search(request.where, settings, request.k), [*args, *request.extra]
 
     async def explain_search(
         self,
@@ -869,22 +862,20 @@ class MemoryStore:
         For checking that the HNSW index serves your searches (look for
         ``memory_entries_embedding_hnsw_idx``); ``analyze=True`` runs it and adds timings.
         """
-        _, sql, dims = self._require()
+        _, _, dims = self._require()
         if isinstance(query, str):
             inp.check_text(query, what="query")
+        request = self._prepare_search(
+            collection, k, filter, None, session_id, ef_search, exact, log=False
+        )
+        if isinstance(query, str):
             vector = (await self._embed_packed([query], dims))[0]
         else:
             vector = pack_vector(query, dims, what="query vector")
-        collection, where, extra, filtered, k, ef = self._prepare_search(
-            collection, k, filter, session_id, ef_search, exact
-        )
-        settings = choose_settings(
-            exact=exact, ef_search=ef, k=k, filtered=filtered, iterative=self._iterative
-        )
+        text, args = self._statement(request, vector, exact, None)
         explain = "EXPLAIN (ANALYZE, BUFFERS) " if analyze else "EXPLAIN "
-        statement = explain + sql.search(where, settings, k)
         async with self._connect() as conn:
-            rows = await conn.fetch(statement, vector, collection, str(settings.ef_search), *extra)
+            rows = await conn.fetch(explain + text, *args)
         # The query vector is inlined in the plan as a 1536-number literal: abbreviate it.
         return _LONG_VECTOR.sub("'[...]'", "\n".join(r[0] for r in rows))
 
