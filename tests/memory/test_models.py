@@ -2,11 +2,26 @@
 
 from __future__ import annotations
 
+import json
 import uuid
 from datetime import datetime, timezone
+from typing import Any
 
 from sam_db.memory import MemoryEntry, SearchHit
-from sam_db.memory._models import trusted
+from sam_db.memory._rows import entry_from_row, hits_from_rows
+from sam_db.memory._sql import ENTRY_FIELDS
+
+
+class _Row(tuple):  # type: ignore[type-arg]
+    """Stands in for an asyncpg Record: values by position, and by name for ``distance``."""
+
+    def __getitem__(self, key: Any) -> Any:
+        return tuple.__getitem__(self, -1 if key == "distance" else key)
+
+
+def _row(values: dict[str, object], distance: float = 0.25) -> _Row:
+    stored = {**values, "metadata": json.dumps(values["metadata"])}  # jsonb comes back as text
+    return _Row([*(stored[f] for f in ENTRY_FIELDS), 7, distance])
 
 
 def _values() -> dict[str, object]:
@@ -25,9 +40,9 @@ def _values() -> dict[str, object]:
     }
 
 
-def test_a_trusted_entry_equals_a_validated_one() -> None:
+def test_an_entry_built_from_a_row_equals_a_validated_one() -> None:
     values = _values()
-    built = trusted(MemoryEntry, dict(values))
+    built = entry_from_row(_row(values), "default")
     checked = MemoryEntry.model_validate(values)
     assert built == checked
     assert built.model_dump() == checked.model_dump()
@@ -35,12 +50,18 @@ def test_a_trusted_entry_equals_a_validated_one() -> None:
     assert hash(built.id) == hash(checked.id)
 
 
-def test_a_trusted_hit_serialises_like_a_validated_one() -> None:
-    entry = MemoryEntry.model_validate(_values())
-    built = trusted(SearchHit, {"entry": entry, "similarity": 0.5, "rank": 1})
-    checked = SearchHit(entry=entry, similarity=0.5, rank=1)
+def test_hits_built_from_rows_serialise_like_validated_ones() -> None:
+    values = _values()
+    (built,) = hits_from_rows([_row(values, distance=0.5)], "default", None)
+    checked = SearchHit(entry=MemoryEntry.model_validate(values), similarity=0.5, rank=1)
     assert built == checked
     assert built.model_dump_json() == checked.model_dump_json()
+
+
+def test_hits_below_the_threshold_are_dropped_and_the_rest_ranked_from_one() -> None:
+    rows = [_row(_values(), distance=d) for d in (0.1, 0.6, 0.3)]
+    hits = hits_from_rows(rows, "default", 0.6)
+    assert [(h.rank, round(h.similarity, 6)) for h in hits] == [(1, 0.9), (2, 0.7)]
 
 
 def test_entry_fields_name_the_entry_columns_in_order() -> None:

@@ -52,3 +52,25 @@ def test_bad_vectors_raise_the_same_error_as_list_or_array(
 def test_values_that_are_not_numbers_are_refused(value: Any) -> None:
     with pytest.raises(InvalidInputError, match="not a number"):
         pack_vector(value, D)
+
+
+@pytest.mark.parametrize("as_numpy", [False, True])
+def test_extreme_finite_float32_values_are_accepted_without_warnings(
+    as_numpy: bool, recwarn: pytest.WarningsRecorder
+) -> None:
+    # Squares of these overflow float32 and underflow to zero: neither may look like an error.
+    for scale in (3e38, 1e-40):
+        values = [scale] * D
+        value: Any = np.array(values, dtype=np.float32) if as_numpy else values
+        assert pack_vector(value, D).to_list()[0] == pytest.approx(scale, rel=1e-3)
+    assert not recwarn.list
+
+
+@pytest.mark.parametrize(
+    "values",
+    [_with(math.nan, at=D - 1), _with(-math.inf, at=0)],
+)
+def test_a_float32_array_with_a_non_finite_value_names_its_index(values: list[Any]) -> None:
+    at = next(i for i, v in enumerate(values) if not math.isfinite(v))
+    with pytest.raises(InvalidInputError, match=f"at index {at}\\)"):
+        pack_vector(np.array(values, dtype=np.float32), D)

@@ -88,11 +88,15 @@ def _path(key: object) -> list[str]:
     return segments
 
 
+# Compact JSON; one encoder for all (json.dumps with separators builds a new one per call).
+_to_json = json.JSONEncoder(separators=(",", ":")).encode
+
+
 def _nest(path: list[str], value: object) -> str:
     doc: object = value
     for segment in reversed(path):
         doc = {segment: doc}
-    return json.dumps(doc, separators=(",", ":"))
+    return _to_json(doc)
 
 
 class _Compiler:
@@ -154,8 +158,7 @@ class _Compiler:
         # Containment of an object or array is "includes", not "equals": keep @> for the index and
         # add the exact comparison.
         exact = (
-            f"{self.column} #> {self.path_param(path)} = "
-            f"{self.params.add(json.dumps(value, separators=(',', ':')))}::jsonb"
+            f"{self.column} #> {self.path_param(path)} = {self.params.add(_to_json(value))}::jsonb"
         )
         return f"({contains} AND {exact})"
 
@@ -169,7 +172,7 @@ class _Compiler:
         if all(_is_scalar(v) for v in values):
             docs = [_nest(path, v) for v in values]
             return f"{self.column} @> ANY({self.params.add(docs)}::jsonb[])"
-        encoded = [json.dumps(v, separators=(",", ":")) for v in values]
+        encoded = [_to_json(v) for v in values]
         return (
             f"COALESCE({self.column} #> {self.path_param(path)} = "
             f"ANY({self.params.add(encoded)}::jsonb[]), FALSE)"

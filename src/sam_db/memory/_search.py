@@ -24,8 +24,8 @@ can serve: the same distances, from a scan of every candidate row.
 
 from __future__ import annotations
 
-from dataclasses import dataclass
 from functools import lru_cache
+from typing import NamedTuple
 
 # pgvector without iterative scans (< 0.8) returns at most ef_search candidates *before*
 # filtering; filtered searches there raise ef_search to k times this factor (capped at 1000).
@@ -33,9 +33,11 @@ FALLBACK_OVERFETCH = 10
 MAX_EF_SEARCH = 1000
 
 
-@dataclass(frozen=True)
-class SearchSettings:
-    """What one search runs with: index or exact scan, ef_search, iterative scan or not."""
+class SearchSettings(NamedTuple):
+    """What one search runs with: index or exact scan, ef_search, iterative scan or not.
+
+    A NamedTuple because it is part of the statement cache's key: hashed and compared in C.
+    """
 
     exact: bool
     ef_search: int

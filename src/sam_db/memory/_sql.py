@@ -263,8 +263,10 @@ class Statements:
             order = f"e.embedding {self.distance} {self.search_vector}({q})"
             match = f"CASE WHEN {match} THEN true END"
         # ORDER BY the output column: each row's vector is read (detoasted) and compared once.
+        # Only the log's INSERT needs the collection id of each row.
+        log_columns = "e.collection_id, " if settings.log else ""
         found = (
-            f"SELECT {ENTRY_COLUMNS}, e.collection_id, {order} AS distance "
+            f"SELECT {ENTRY_COLUMNS}, {log_columns}{order} AS distance "
             f"FROM {self.entries} e "
             f"WHERE {match} AND (SELECT {settings.config_sql('$3')}) IS NOT NULL "
             f"ORDER BY distance LIMIT {limit}"

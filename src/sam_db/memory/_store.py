@@ -31,12 +31,12 @@ from . import _inputs as inp
 from ._embedder import Embedder
 from ._filters import Params, compile_filter
 from ._leases import Leases
-from ._models import AccessLogRecord, AccessStat, Collection, MemoryEntry, SearchHit, trusted
+from ._models import AccessLogRecord, AccessStat, Collection, MemoryEntry, SearchHit
+from ._rows import distance_then_id, entry_from_row, hits_from_rows
 from ._search import choose_settings, parse_version
 from ._sql import (
     DISCOVER_EXTENSION,
     DISCOVER_TABLE,
-    ENTRY_FIELDS,
     Statements,
     search_param_start,
 )
@@ -52,22 +52,6 @@ _LONG_VECTOR = re.compile(r"'\[[-+0-9.e,]{64,}\]'")
 # memory stays bounded for very large add_many calls.
 _EMBED_CHUNK = 1024
 _EMBED_PARALLEL = 2
-
-
-def _entry(row: Any, collection: str) -> MemoryEntry:
-    """A MemoryEntry from a row that starts with ENTRY_COLUMNS (an asyncpg Record).
-
-    No validation: the row's types are what the model declares (the database checked them),
-    and validating ten entries per search would cost more than the search's SQL.
-    """
-    values = dict(zip(ENTRY_FIELDS, row, strict=False))  # the row has more columns after them
-    values["collection"] = collection
-    values["metadata"] = inp.decode_metadata(values["metadata"])
-    return trusted(MemoryEntry, values)
-
-
-def _distance_then_id(row: Mapping[str, Any]) -> tuple[float, uuid.UUID]:
-    return (row["distance"], row["id"])
 
 
 def _collection(row: Mapping[str, Any]) -> Collection:
@@ -499,7 +483,7 @@ class MemoryStore:
                 if r["expired"]:
                     expired.append(r)
                 else:
-                    by_hash[bytes(r["content_hash"])] = _entry(r, collection)
+                    by_hash[bytes(r["content_hash"])] = entry_from_row(r, collection)
             if expired:
                 renewed = await conn.fetch(
                     sql.renew,
@@ -510,7 +494,7 @@ class MemoryStore:
                     expiry,
                 )
                 for r in renewed:
-                    by_hash[bytes(r["content_hash"])] = _entry(r, collection)
+                    by_hash[bytes(r["content_hash"])] = entry_from_row(r, collection)
 
         missing = [h for h in first if h not in by_hash]
         if missing:
@@ -608,11 +592,11 @@ class MemoryStore:
                 expiry,
                 metas,
             )
-            out = {bytes(r["content_hash"]): _entry(r, collection) for r in rows}
+            out = {bytes(r["content_hash"]): entry_from_row(r, collection) for r in rows}
             lost = [h for h in hashes if h not in out]
             if lost:  # another writer stored the same content meanwhile
                 for r in await conn.fetch(sql.existing_by_hash, cid, lost):
-                    out[bytes(r["content_hash"])] = _entry(r, collection)
+                    out[bytes(r["content_hash"])] = entry_from_row(r, collection)
         return out
 
     async def update(
@@ -659,7 +643,7 @@ class MemoryStore:
                 ) from None
         if row is None:
             raise EntryNotFoundError(f"entry {eid} does not exist (or has expired)")
-        return _entry(row, current["collection"])
+        return entry_from_row(row, current["collection"])
 
     async def get(self, entry_id: uuid.UUID | str) -> MemoryEntry | None:
         """The entry with this id, or None when there is none or it has expired."""
@@ -667,7 +651,7 @@ class MemoryStore:
         eid = inp.to_uuid(entry_id)
         async with self._connect() as conn:
             row = await conn.fetchrow(sql.get, eid)
-        return None if row is None else _entry(row, row["collection"])
+        return None if row is None else entry_from_row(row, row["collection"])
 
     async def delete(self, entry_id_or_ids: uuid.UUID | str | Sequence[uuid.UUID | str]) -> int:
         """Delete one entry or several; returns how many existed (their access log goes too)."""
@@ -783,23 +767,7 @@ class MemoryStore:
             logged = _LogContext(request.session_id, query, vector, self.log_query_text)
         async with self._connect() as conn:
             rows = await self._search_rows(conn, request, vector, logged)
-        threshold, collection = request.threshold, request.collection
-        hits: list[SearchHit] = []
-        for row in rows:
-            similarity = 1.0 - row["distance"]
-            if threshold is not None and similarity < threshold:
-                continue
-            hits.append(
-                trusted(
-                    SearchHit,
-                    {
-                        "entry": _entry(row, collection),
-                        "similarity": similarity,
-                        "rank": len(hits) + 1,
-                    },
-                )
-            )
-        return hits
+        return hits_from_rows(rows, request.collection, request.threshold)
 
     async def _search_rows(
         self, conn: _Conn, request: _SearchRequest, vector: Any, logged: _LogContext | None
@@ -825,7 +793,7 @@ class MemoryStore:
         text, args = self._statement(request, vector, exact, logged)
         rows = await conn.fetch(text, *args)
         # Relaxed-order iterative scans return rows nearly, not strictly, by distance.
-        return sorted(rows, key=_distance_then_id)
+        return sorted(rows, key=distance_then_id)
 
     def _statement(
         self, request: _SearchRequest, vector: Any, exact: bool, logged: _LogContext | None
@@ -891,7 +859,7 @@ class MemoryStore:
             rows = await conn.fetch(sql.most_accessed, collection, since, limit)
         return [
             AccessStat(
-                entry=_entry(r, collection),
+                entry=entry_from_row(r, collection),
                 access_count=r["access_count"],
                 last_accessed_at=r["last_accessed_at"],
                 mean_similarity=r["mean_similarity"],

@@ -94,7 +94,8 @@ def pack_vector(value: Any, dimensions: int, *, what: str = "vector") -> Any:
 
 
 def _pack_array(value: Any, dimensions: int, what: str) -> Any:
-    """A 1-d numpy array: the same checks, vectorised (~5 µs instead of ~25 µs for a list)."""
+    """A 1-d numpy array: the same checks, vectorised (~3.5 µs for float32 instead of ~20 µs for
+    a list; about what pgvector's own ``Vector(array)`` costs)."""
     import numpy as np  # only reached with a numpy array in hand
 
     n = len(value)
@@ -104,19 +105,26 @@ def _pack_array(value: Any, dimensions: int, what: str) -> Any:
             expected=dimensions,
             actual=n,
         )
-    array = np.asarray(value)
-    if array.dtype.kind not in "biuf":  # bool, ints, floats; not objects, strings, complex
+    if value.dtype.kind not in "biuf":  # bool, ints, floats; not objects, strings, complex
         raise InvalidInputError(f"{what} contains a value that is not a number")
-    with np.errstate(over="ignore"):
-        floats = array.astype(">f4")  # big-endian float32, pgvector's format; overflow → inf
-    finite = np.isfinite(floats)
-    if not finite.all():
-        i = int(np.argmin(finite))
-        bad = float(array[i])
+    if value.dtype == np.float32:  # what embedding models return: nothing to cast
+        floats = value
+    else:
+        with np.errstate(over="ignore"):
+            floats = value.astype(np.float32)  # beyond float32's range → inf, refused below
+    # One BLAS call checks every value: float64 holds the square of any float32 and the sum of
+    # 65,535 of them, so the sum of squares is finite exactly when every value is, and positive
+    # exactly when one is not zero. (A float32 sum could overflow, and warn, for finite input.)
+    wide = floats.astype(np.float64)
+    square = float(np.dot(wide, wide))
+    if not square < math.inf:  # NaN compares false too
+        i = int(np.argmin(np.isfinite(floats)))
+        bad = float(value[i])
         raise InvalidInputError(f"{what} contains a non-finite value ({bad!r} at index {i})")
-    if not floats.any():
+    if square == 0.0:
         raise InvalidInputError(f"{what} is all zeros: cosine similarity is undefined for it")
-    return PackedVector(struct.pack(">HH", n, 0) + floats.tobytes())
+    # pgvector's binary format: dimensions, unused, then big-endian float32s.
+    return PackedVector(struct.pack(">HH", n, 0) + floats.astype(">f4").tobytes())
 
 
 def pack_vectors(
