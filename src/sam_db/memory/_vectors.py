@@ -94,8 +94,8 @@ def pack_vector(value: Any, dimensions: int, *, what: str = "vector") -> Any:
 
 
 def _pack_array(value: Any, dimensions: int, what: str) -> Any:
-    """A 1-d numpy array: the same checks, vectorised (~3.5 µs for float32 instead of ~20 µs for
-    a list; about what pgvector's own ``Vector(array)`` costs)."""
+    """A 1-d numpy array: the same checks, vectorised: ~3.5 µs for float32 (a list takes ~20 µs;
+    pgvector's own ``Vector(array)``, which checks nothing, ~2.4 µs)."""
     import numpy as np  # only reached with a numpy array in hand
 
     n = len(value)
