@@ -10,12 +10,15 @@ from __future__ import annotations
 
 import operator
 from collections.abc import Sequence
-from typing import Any
+from typing import Any, TypeVar
+
+from pydantic import BaseModel
 
 from ._inputs import decode_metadata
 from ._models import MemoryEntry, SearchHit
 from ._sql import ENTRY_FIELDS
 
+_M = TypeVar("_M", bound=BaseModel)
 _set = object.__setattr__
 _new = object.__new__  # what BaseModel uses: it has no __new__ of its own
 
@@ -56,38 +59,34 @@ def entry_from_row(row: Any, collection: str) -> MemoryEntry:
         "updated_at": updated_at,
         "expires_at": expires_at,
     }
-    obj = _new(MemoryEntry)
-    _set(obj, "__dict__", values)
-    _set(obj, "__pydantic_fields_set__", _ENTRY_FIELDS_SET)
-    _set(obj, "__pydantic_extra__", None)
-    _set(obj, "__pydantic_private__", None)
-    return obj
+    return _instance(MemoryEntry, values, _ENTRY_FIELDS_SET)
 
 
 def hits_from_rows(
     rows: Sequence[Any], collection: str, threshold: float | None
 ) -> list[SearchHit]:
-    """Hits from search rows in result order, ranked from 1, without those below ``threshold``.
-
-    The hottest loop of a search: a few function calls per hit less is ~10 µs per search.
-    """
+    """Hits from search rows in result order, ranked from 1, without those below ``threshold``."""
     hits: list[SearchHit] = []
     for row in rows:
         similarity = 1.0 - row["distance"]
         if threshold is not None and similarity < threshold:
             continue
-        hit = _new(SearchHit)
-        _set(
-            hit,
-            "__dict__",
-            {
-                "entry": entry_from_row(row, collection),
-                "similarity": similarity,
-                "rank": len(hits) + 1,
-            },
-        )
-        _set(hit, "__pydantic_fields_set__", _HIT_FIELDS_SET)
-        _set(hit, "__pydantic_extra__", None)
-        _set(hit, "__pydantic_private__", None)
-        hits.append(hit)
+        values = {
+            "entry": entry_from_row(row, collection),
+            "similarity": similarity,
+            "rank": len(hits) + 1,
+        }
+        hits.append(_instance(SearchHit, values, _HIT_FIELDS_SET))
     return hits
+
+
+def _instance(cls: type[_M], values: dict[str, Any], fields_set: set[str]) -> _M:
+    """What ``model_construct`` builds (the same four attributes, no validation), without its
+    per-field alias and default handling: ~0.4 µs instead of ~2.6 µs. ``values`` must hold every
+    field, in the model's field order (model_dump and repr follow the dict's order)."""
+    obj = _new(cls)
+    _set(obj, "__dict__", values)
+    _set(obj, "__pydantic_fields_set__", fields_set)
+    _set(obj, "__pydantic_extra__", None)
+    _set(obj, "__pydantic_private__", None)
+    return obj

@@ -47,6 +47,12 @@ _FLOAT32_MAX = 3.4028234663852886e38
 _FORMATS: dict[int, struct.Struct] = {}
 
 
+def _wrong_length(n: int, dimensions: int, what: str) -> DimensionMismatchError:
+    return DimensionMismatchError(
+        f"{what} has {n} dimensions, the store expects {dimensions}", expected=dimensions, actual=n
+    )
+
+
 def pack_vector(value: Any, dimensions: int, *, what: str = "vector") -> Any:
     """Validate one vector and return it as a ``pgvector.Vector`` (float32).
 
@@ -64,11 +70,7 @@ def pack_vector(value: Any, dimensions: int, *, what: str = "vector") -> Any:
             f"{what} must be a sequence of floats, got {type(value).__name__}"
         ) from None
     if n != dimensions:
-        raise DimensionMismatchError(
-            f"{what} has {n} dimensions, the store expects {dimensions}",
-            expected=dimensions,
-            actual=n,
-        )
+        raise _wrong_length(n, dimensions, what)
     if not isinstance(value, (list, tuple)):
         value = list(value)
     try:
@@ -100,11 +102,7 @@ def _pack_array(value: Any, dimensions: int, what: str) -> Any:
 
     n = len(value)
     if n != dimensions:
-        raise DimensionMismatchError(
-            f"{what} has {n} dimensions, the store expects {dimensions}",
-            expected=dimensions,
-            actual=n,
-        )
+        raise _wrong_length(n, dimensions, what)
     if value.dtype.kind not in "biuf":  # bool, ints, floats; not objects, strings, complex
         raise InvalidInputError(f"{what} contains a value that is not a number")
     if value.dtype == np.float32:  # what embedding models return: nothing to cast
