@@ -10,6 +10,7 @@ __all__ = [
     "SamDbError",
     "ConfigurationError",
     "DatabaseConnectionError",
+    "EmbeddedServerError",
     "ExtensionMissingError",
     "MigrationError",
     "MigrationFileError",
@@ -42,6 +43,10 @@ class ConfigurationError(SamDbError, ValueError):
 
 class DatabaseConnectionError(SamDbError):
     """The database could not be reached or refused the login."""
+
+
+class EmbeddedServerError(SamDbError):
+    """The embedded PostgreSQL server (the CLI's default) could not be set up or started."""
 
 
 class ExtensionMissingError(SamDbError):
