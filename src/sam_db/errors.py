@@ -180,3 +180,19 @@ class EntryNotFoundError(MemoryStoreError, LookupError):
 
 
 __all__ += ["EntryNotFoundError"]
+
+
+class ConnectionLostError(DatabaseConnectionError, MemoryStoreError):
+    """A store's connection to PostgreSQL was dropped, or no new connection could be made.
+
+    ``maybe_applied`` is True only when a statement that writes was running as the connection
+    went away: it may or may not have been committed. Otherwise nothing of the call was written
+    (reads, and statements that were never sent, are first retried once on a new connection).
+    """
+
+    def __init__(self, message: str, *, maybe_applied: bool) -> None:
+        super().__init__(message)
+        self.maybe_applied = maybe_applied
+
+
+__all__ += ["ConnectionLostError"]
