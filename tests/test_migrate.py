@@ -472,10 +472,12 @@ async def test_failed_concurrent_index_reports_the_invalid_index(
         await sam_db.migrate(db_dsn, sources=[src], include_bundled=False)
     assert info.value.indexes == ["public.t_x_key"]
     assert "DROP INDEX CONCURRENTLY" in str(info.value)
+    # Not recorded, and shown as failed (its index is INVALID), not as pending or applied.
     assert [r.state for r in await sam_db.status(db_dsn, sources=[src], include_bundled=False)] == [
         "applied",
-        "pending",
+        "failed",
     ]
+    assert await fetchval(db_dsn, "SELECT count(*) FROM schema_migrations") == 1
 
 
 async def test_many_concurrent_migrate_calls_apply_each_migration_once(db_dsn: str) -> None:

@@ -6,26 +6,29 @@ in the public pydantic models.
 Concurrency model: every step (one migration applied or rolled back) is one transaction that first
 takes the schema's transaction-level advisory lock, then (re)creates the tracking table and re-reads
 what is applied, and only then decides what to do. Many processes can therefore run ``migrate`` at
-once: each step happens exactly once, the others wait, see it done and move on.
+once: each step happens exactly once, the others wait (holding no transaction, see ``_lock``), see
+it done and move on.
 """
 
 import asyncio
 import logging
 import re
 import time
-from collections.abc import Callable, Sequence
+from collections.abc import Awaitable, Callable, Mapping, Sequence
 from datetime import datetime
 from typing import Literal, NamedTuple
 
 import asyncpg
 
-from . import _lock, _tracking
+from . import _indexes, _lock, _tracking
 from ._checksum import ALGORITHM
 from ._connect import Link, Target, open_link
 from ._ident import quote_ident
 from ._migration import MigrationFile
 from ._sources import Source, discover
 from ._sqlsplit import SqlSyntaxError, Statement, line_and_column, split_statements
+from ._stall import StallTimeout as _StallTimeout
+from ._stall import StatementFailed, ms, run_in_tx, statement_timeout_outside_tx
 from ._tracking import AppliedRow, TrackingSql
 from .errors import (
     ConfigurationError,
@@ -42,7 +45,7 @@ from .errors import (
 
 log = logging.getLogger("sam_db")
 
-State = Literal["applied", "pending", "modified", "missing"]
+State = Literal["applied", "pending", "modified", "missing", "failed"]
 
 
 # Records are NamedTuples, not dataclasses: building a dataclass costs ~0.5 ms at import, and the
@@ -63,6 +66,11 @@ class Settings(NamedTuple):
     lock_retries: int = 5
     #: Fail when the database has applied versions this code has no file for.
     strict: bool = False
+    #: Seconds one attempt of a migration may take from its first statement to its end (a deadline
+    #: across its statements, each run under what is left of it), so that no application query
+    #: waits longer for the locks it holds or queues for. ``None``: only ``lock_timeout``, per
+    #: statement.
+    stall_timeout: float | None = None
 
     def validated(self) -> "Settings":
         """``self`` after checking the values; raises :class:`ConfigurationError`."""
@@ -75,7 +83,18 @@ class Settings(NamedTuple):
             raise ConfigurationError(
                 "lock_wait must be >= 0, lock_timeout > 0 and lock_retries >= 0 (seconds/count)"
             )
+        if self.stall_timeout is not None and not self.stall_timeout > 0:
+            raise ConfigurationError(
+                f"stall_timeout must be a positive number of seconds (or None), got {self.stall_timeout!r}"
+            )
         return self
+
+    @property
+    def ddl_lock_timeout(self) -> float:
+        """The ``lock_timeout`` each statement runs under: never longer than ``stall_timeout``."""
+        if self.stall_timeout is None:
+            return self.lock_timeout
+        return min(self.lock_timeout, self.stall_timeout)
 
 
 class StatusRow(NamedTuple):
@@ -89,6 +108,8 @@ class StatusRow(NamedTuple):
     origin: str | None
     transactional: bool | None
     has_rollback: bool | None
+    #: INVALID indexes a no-transaction file names (its state is then ``failed``).
+    invalid_indexes: tuple[str, ...] = ()
 
 
 class Done(NamedTuple):
@@ -174,10 +195,22 @@ def resolve_target(
     return number
 
 
+class Broken(NamedTuple):
+    """A no-transaction file's INVALID indexes, and whether one of them is being built right now."""
+
+    indexes: tuple[str, ...]
+    building: bool
+
+
 def compute_status(
-    files: Sequence[MigrationFile], applied: Sequence[AppliedRow] | None
+    files: Sequence[MigrationFile],
+    applied: Sequence[AppliedRow] | None,
+    broken: Mapping[int, Broken] | None = None,
 ) -> list[StatusRow]:
-    """One row per known file and per applied version without a file, ordered by version."""
+    """One row per known file and per applied version without a file, ordered by version.
+
+    A file in ``broken`` is ``failed`` when applied, or when pending and nobody builds its index.
+    """
     rows = {r.number: r for r in applied or ()}
     out: list[StatusRow] = []
     for f in files:
@@ -185,6 +218,9 @@ def compute_status(
         state: State = (
             "pending" if r is None else ("applied" if r.checksum == f.checksum else "modified")
         )
+        bad = (broken or {}).get(f.number)
+        if bad is not None and (r is not None or not bad.building):
+            state = "failed"
         out.append(
             StatusRow(
                 version=f.version,
@@ -197,6 +233,7 @@ def compute_status(
                 origin=f.origin,
                 transactional=f.transactional,
                 has_rollback=f.rollback_sql is not None,
+                invalid_indexes=bad.indexes if bad is not None else (),
             )
         )
     for r in rows.values():
@@ -274,7 +311,31 @@ async def status(target: Target, settings: Settings) -> list[StatusRow]:
     files = discover(settings.sources, include_bundled=settings.include_bundled)
     async with open_link(target, purpose="status") as link:
         applied = await _tracking.read(link.conn, TrackingSql.for_schema(settings.schema))
-    return compute_status(files, applied)
+        broken = await _broken_files(link.conn, files, settings.schema)
+    return compute_status(files, applied, broken)
+
+
+async def _broken_files(
+    conn: asyncpg.Connection, files: Sequence[MigrationFile], schema: str | None
+) -> dict[int, Broken]:
+    """The no-transaction files whose concurrently built indexes exist INVALID (one query)."""
+    named = [
+        (f.number, i) for f in files if not f.transactional for i in _indexes.built_indexes(f.sql)
+    ]
+    if not named:
+        return {}
+    try:
+        found = await _indexes.states(conn, [i for _, i in named], schema)
+    except asyncpg.PostgresError:  # catalogs or progress views restricted: nothing to report
+        return {}
+    owner = {id(i): number for number, i in named}
+    out: dict[int, Broken] = {}
+    for st in found:
+        if not st.valid:
+            number = owner[id(st.built)]
+            was = out.get(number, Broken((), False))
+            out[number] = Broken((*was.indexes, st.shown), was.building or st.builder is not None)
+    return out
 
 
 async def migrate(target: Target, settings: Settings, to: str | int | None = None) -> list[Done]:
@@ -307,7 +368,11 @@ async def migrate(target: Target, settings: Settings, to: str | int | None = Non
                 )
             return _Step(mig, _Script(mig.sql, mig.origin, mig.transactional), "insert")
 
-        while await _run_step(ctx, choose):
+        async def all_applied() -> bool:
+            rows = await _tracking.read(link.conn, sql)
+            return rows is not None and not _pending(files, rows, limit)
+
+        while await _run_step(ctx, choose, all_applied):
             pass
         return ctx.done
 
@@ -413,7 +478,11 @@ async def rollback(
                 f, _Script(f.rollback_sql, f.rollback_origin, f.rollback_transactional), "delete"
             )
 
-        while await _run_step(ctx, choose):
+        async def all_undone() -> bool:
+            present = {r.number for r in await _tracking.read(link.conn, ctx.sql) or ()}
+            return not any(number in present for number in wanted)
+
+        while await _run_step(ctx, choose, all_undone):
             pass
         return ctx.done
 
@@ -433,8 +502,7 @@ async def repair(
     async with open_link(target, purpose="repair") as link:
         ctx = await _context(link, settings)
         conn = link.conn
-        async with conn.transaction():
-            await _lock.acquire_xact(conn, ctx.key, wait=settings.lock_wait)
+        async with _lock.transaction(conn, ctx.key, wait=settings.lock_wait):
             rows = await _tracking.read(conn, ctx.sql) or []
             modified = [
                 r
@@ -499,7 +567,7 @@ async def _apply_settings(ctx: _Ctx, conn: asyncpg.Connection, *, local: bool) -
     await conn.execute(
         "SELECT set_config('search_path', $1, $3), set_config('lock_timeout', $2, $3)",
         ctx.search_path,
-        f"{int(ctx.settings.lock_timeout * 1000)}ms",
+        ms(ctx.settings.ddl_lock_timeout),
         local,
     )
 
@@ -514,15 +582,25 @@ async def _prepare_tx(ctx: _Ctx, conn: asyncpg.Connection) -> None:
         ctx.ensured = True
 
 
-async def _run_step(ctx: _Ctx, choose: Callable[[list[AppliedRow]], _Step | None]) -> bool:
-    """Run one step in its own locked transaction; False when there was nothing left to do."""
+async def _run_step(
+    ctx: _Ctx,
+    choose: Callable[[list[AppliedRow]], _Step | None],
+    pointless: Callable[[], Awaitable[bool]],
+) -> bool:
+    """Run one step in its own locked transaction; False when there was nothing left to do.
+
+    ``pointless`` tells a process waiting for the lock that others have done everything meanwhile.
+    """
     conn = ctx.link.conn
     attempt = 0
     while True:
         step: _Step | None = None
         try:
-            async with conn.transaction():
-                await _lock.acquire_xact(conn, ctx.key, wait=ctx.settings.lock_wait)
+            async with _lock.transaction(
+                conn, ctx.key, wait=ctx.settings.lock_wait, pointless=pointless
+            ) as locked:
+                if not locked:
+                    return False
                 await _prepare_tx(ctx, conn)
                 step = choose(_tracking.rows(await conn.fetch(ctx.sql.select)))
                 if step is None:
@@ -533,7 +611,7 @@ async def _run_step(ctx: _Ctx, choose: Callable[[list[AppliedRow]], _Step | None
                 if not single:
                     started = time.perf_counter()
                     if step.script.transactional:
-                        await conn.execute(step.script.sql)
+                        await _run_in_tx(ctx, conn, step)
                     else:
                         await _run_outside_tx(ctx, step)
                     elapsed = (time.perf_counter() - started) * 1000
@@ -543,21 +621,14 @@ async def _run_step(ctx: _Ctx, choose: Callable[[list[AppliedRow]], _Step | None
             ctx.done.append(Done(step.migration, elapsed))
             _log_done(step, elapsed)
             return True
-        except asyncpg.LockNotAvailableError as exc:
+        except (asyncpg.LockNotAvailableError, _StallTimeout) as exc:
             assert step is not None
             attempt += 1
             if attempt > ctx.settings.lock_retries:
-                raise DDLLockTimeoutError(
-                    f"{_verb(step)} {step.script.origin} waited more than lock_timeout="
-                    f"{ctx.settings.lock_timeout:g}s for a table lock, {attempt} times: {exc}. "
-                    "A long transaction holds a lock on a table it changes; find it in pg_stat_activity "
-                    "or pg_locks and end it, or raise lock_timeout / lock_retries.",
-                    file=step.script.origin,
-                    sqlstate=exc.sqlstate,
-                ) from None
+                raise _timed_out(ctx, step, exc, attempt) from None
             delay = min(0.25 * 2**attempt, 10.0)
             log.warning(
-                "%s %s hit lock_timeout (%s); retry %d/%d in %.1f s",
+                "%s %s timed out (%s); retry %d/%d in %.1f s",
                 _verb(step),
                 step.migration.filename,
                 exc,
@@ -575,6 +646,60 @@ async def _run_step(ctx: _Ctx, choose: Callable[[list[AppliedRow]], _Step | None
             if not step.script.transactional:
                 raise
             raise await _failure(ctx, step, exc) from None
+
+
+async def _run_in_tx(ctx: _Ctx, conn: asyncpg.Connection, step: _Step) -> None:
+    """Run a transactional script: one simple query, or statement by statement under a deadline."""
+    script = step.script
+    stall = ctx.settings.stall_timeout
+    if stall is None:
+        await conn.execute(script.sql)
+        return
+    try:
+        await run_in_tx(
+            conn, script.sql, stall_timeout=stall, lock_timeout=ctx.settings.lock_timeout
+        )
+    except SqlSyntaxError as exc:
+        raise MigrationFailedError(
+            f"{script.origin}: {exc}", file=script.origin, line=exc.line
+        ) from None
+    except StatementFailed as failed:
+        error, st = failed.error, failed.statement
+        raise _missing_extension(step, error) or MigrationFailedError(
+            f"{_verb(step)} {script.origin} failed at line {st.line} (statement {failed.index} of "
+            f"{failed.total}): {_describe(error)}\n  {_excerpt(st.sql)}\n"
+            "Its transaction was rolled back: nothing of it was applied.",
+            file=script.origin,
+            statement=st.sql,
+            line=st.line,
+            sqlstate=error.sqlstate,
+        ) from None
+
+
+def _timed_out(
+    ctx: _Ctx, step: _Step, exc: asyncpg.LockNotAvailableError | _StallTimeout, attempts: int
+) -> DDLLockTimeoutError:
+    """The error once every attempt of ``step`` hit ``lock_timeout`` or ``stall_timeout``."""
+    s = ctx.settings
+    if isinstance(exc, _StallTimeout):
+        return DDLLockTimeoutError(
+            f"{_verb(step)} {step.script.origin} could not finish within stall_timeout={s.stall_timeout:g}s "
+            f"(lock waits and execution of all its statements), {attempts} times; the last attempt "
+            f"ran out at line {exc.statement.line}. Each attempt was rolled back, releasing its locks. "
+            "A long transaction may hold a lock it needs (find it in pg_stat_activity / pg_locks), "
+            "or the migration itself runs longer: raise stall_timeout or split the file.",
+            file=step.script.origin,
+            statement=exc.statement.sql,
+            line=exc.statement.line,
+        )
+    return DDLLockTimeoutError(
+        f"{_verb(step)} {step.script.origin} waited more than lock_timeout="
+        f"{s.ddl_lock_timeout:g}s for a table lock, {attempts} times: {exc}. "
+        "A long transaction holds a lock on a table it changes; find it in pg_stat_activity "
+        "or pg_locks and end it, or raise lock_timeout / lock_retries.",
+        file=step.script.origin,
+        sqlstate=exc.sqlstate,
+    )
 
 
 def _verb(step: _Step) -> str:
@@ -610,22 +735,33 @@ async def _statements_outside_tx(ctx: _Ctx, work: asyncpg.Connection, step: _Ste
         raise MigrationFailedError(
             f"{script.origin}: {exc}", file=script.origin, line=exc.line
         ) from None
+    # Indexes it builds concurrently (only when applying: a rollback drops them).
+    built = _indexes.built_indexes(script.sql) if step.record == "insert" else []
     # Session-level (not transaction-local) settings: there is no transaction. Reset afterwards
     # since the connection may be the caller's, or go back to their pool.
     await _apply_settings(ctx, work, local=False)
     try:
-        await _send_each(work, script, statements)
+        # An INVALID index left by an earlier run that failed or was killed: wait for a build still
+        # going on, drop what is left for the file to build again.
+        await _indexes.settle(work, built, ctx.schema, script.origin, wait=ctx.settings.lock_wait)
+        await _send_each(work, script, statements, ctx.settings.stall_timeout)
+        await _indexes.verify(work, built, ctx.schema, script.origin)
     finally:
-        await work.execute("RESET search_path; RESET lock_timeout")
+        await work.execute("RESET search_path; RESET lock_timeout; RESET statement_timeout")
 
 
 async def _send_each(
-    work: asyncpg.Connection, script: _Script, statements: list[Statement]
+    work: asyncpg.Connection, script: _Script, statements: list[Statement], stall: float | None
 ) -> None:
     """Run ``statements`` one by one; a failure names the statement and any INVALID index left."""
     before = {r["name"] for r in await work.fetch(_INVALID_INDEXES)}
     for index, st in enumerate(statements, 1):
         try:
+            if stall is not None:
+                await work.execute(
+                    "SELECT set_config('statement_timeout', $1, false)",
+                    statement_timeout_outside_tx(st.sql, stall),
+                )
             await work.execute(st.sql)
         except asyncpg.PostgresError as exc:
             after = {r["name"] for r in await work.fetch(_INVALID_INDEXES)}
@@ -637,9 +773,10 @@ async def _send_each(
             )
             if left:
                 raise InvalidIndexError(
-                    msg + f" It left INVALID index(es) behind: {', '.join(left)}. Drop them "
-                    "(DROP INDEX CONCURRENTLY name) before re-running: CREATE INDEX CONCURRENTLY IF NOT "
-                    "EXISTS would skip an invalid index, not rebuild it.",
+                    msg + f" It left INVALID index(es) behind: {', '.join(left)}. The next migrate "
+                    "drops an INVALID index this file builds (DROP INDEX CONCURRENTLY) and builds it "
+                    "again; fix the cause first (e.g. duplicate keys for a UNIQUE index). The file "
+                    "was not recorded as applied.",
                     file=script.origin,
                     indexes=left,
                     statement=st.sql,

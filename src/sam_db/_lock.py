@@ -1,18 +1,27 @@
-"""The migration lock: a transaction-level advisory lock, waited for with a bound.
+"""The migration lock: a transaction-level advisory lock, polled for in short transactions.
 
 Why transaction-level: it is released by COMMIT/ROLLBACK or by the backend dying, so a killed
 process never leaves a stale lock, and it works through PgBouncer in transaction-pooling mode (a
 transaction stays on one server connection; a session lock would stick to a pooled server connection
 after the client left). The key is two int4s: a constant class id and a hash of the schema name, so
 two schemas in one database migrate independently.
+
+Why polled: a backend blocked inside ``SELECT pg_advisory_xact_lock(...)`` holds a snapshot for the
+whole wait, and ``CREATE INDEX CONCURRENTLY`` waits for every transaction holding an older snapshot,
+so a concurrent index build run by the lock holder would wait for the waiters while they wait for
+it. A waiter therefore tries the lock (``pg_try_advisory_xact_lock``) in a short transaction, ends
+that transaction when the lock is taken elsewhere, and sleeps between tries holding nothing.
 """
 
 from __future__ import annotations
 
 import asyncio
 import logging
+import random
 import time
 import zlib
+from collections.abc import AsyncIterator, Awaitable, Callable
+from contextlib import asynccontextmanager
 
 import asyncpg
 
@@ -21,8 +30,14 @@ from .errors import MigrationLockTimeoutError
 log = logging.getLogger("sam_db")
 
 LOCK_CLASS = 0x53414D44  # "SAMD"
-# How long one blocking wait lasts before we look at who holds the lock and log it.
-POLL_SECONDS = 2.0
+#: When a waiter first logs who holds the lock (a short wait logs nothing), then how often.
+FIRST_LOG = 0.25
+LOG_SECONDS = 2.0
+#: The pause between tries grows from FIRST_PAUSE by PAUSE_GROWTH up to MAX_PAUSE (seconds): a
+#: lock released soon is noticed soon, a long wait costs a few queries a second.
+FIRST_PAUSE = 0.005
+PAUSE_GROWTH = 1.5
+MAX_PAUSE = 0.25
 
 _HOLDER_SQL = """
 SELECT a.pid, a.application_name, a.state,
@@ -50,51 +65,81 @@ async def describe_holder(conn: asyncpg.Connection, key: tuple[int, int]) -> str
     return f"backend pid {row['pid']} ({app}, {row['state']}, for {row['held_s']:.1f} s)"
 
 
-async def acquire_xact(conn: asyncpg.Connection, key: tuple[int, int], *, wait: float) -> None:
-    """Take ``key`` for the current transaction, waiting at most ``wait`` seconds.
+class Pauses:
+    """Growing, jittered pauses between tries, until a deadline; logs the holder now and then."""
 
-    Must be called inside a transaction. Each wait is a ``pg_advisory_xact_lock`` under a short
-    ``lock_timeout`` inside a savepoint, so the waiter is woken as soon as the lock is free and can
-    log who holds it between waits without losing its transaction.
-    """
-    if await conn.fetchval("SELECT pg_try_advisory_xact_lock($1, $2)", *key):
-        return
-    deadline = time.monotonic() + wait
-    while True:
-        holder = await describe_holder(conn, key)
-        remaining = deadline - time.monotonic()
-        if remaining <= 0:
-            raise MigrationLockTimeoutError(
-                f"gave up waiting {wait:.0f} s for the migration lock held by {holder}; "
-                "if that process is stuck, cancel it (pg_cancel_backend) or raise lock_wait"
-            )
-        log.info("waiting for the migration lock held by %s (%.0f s left)", holder, remaining)
-        step = min(POLL_SECONDS, remaining)
-        try:
-            async with conn.transaction():  # a savepoint: a lock timeout must not abort the caller
-                await conn.execute(
-                    "SELECT set_config('lock_timeout', $1, true)", f"{int(step * 1000)}ms"
+    __slots__ = ("deadline", "next_log", "pause", "wait")
+
+    def __init__(self, wait: float) -> None:
+        now = time.monotonic()
+        self.wait = wait
+        self.deadline = now + wait
+        self.next_log = now + FIRST_LOG
+        self.pause = FIRST_PAUSE
+
+    async def sleep(self, conn: asyncpg.Connection, key: tuple[int, int]) -> None:
+        """Sleep before the next try; raise :class:`MigrationLockTimeoutError` past the deadline."""
+        now = time.monotonic()
+        remaining = self.deadline - now
+        if remaining <= 0 or now >= self.next_log:
+            holder = await describe_holder(conn, key)
+            if remaining <= 0:
+                raise MigrationLockTimeoutError(
+                    f"gave up waiting {self.wait:.0f} s for the migration lock held by {holder}; "
+                    "if that process is stuck, cancel it (pg_cancel_backend) or raise lock_wait"
                 )
-                await conn.execute("SELECT pg_advisory_xact_lock($1, $2)", *key)
-            # Released savepoint: the lock now belongs to the outer transaction. Its lock_timeout
-            # stays set too, which is why the caller sets its own before running DDL.
+            log.info("waiting for the migration lock held by %s (%.0f s left)", holder, remaining)
+            self.next_log = now + LOG_SECONDS
+        # Jitter keeps replicas that started together from trying in lockstep.
+        await asyncio.sleep(min(self.pause * random.uniform(0.5, 1.0), remaining))
+        self.pause = min(self.pause * PAUSE_GROWTH, MAX_PAUSE)
+
+
+@asynccontextmanager
+async def transaction(
+    conn: asyncpg.Connection,
+    key: tuple[int, int],
+    *,
+    wait: float,
+    pointless: Callable[[], Awaitable[bool]] | None = None,
+) -> AsyncIterator[bool]:
+    """A transaction on ``conn`` holding ``key``: yields True inside it, committed on exit.
+
+    Waits at most ``wait`` seconds (then :class:`MigrationLockTimeoutError`), holding no
+    transaction between tries. ``pointless`` is asked after each failed try whether waiting still
+    serves a purpose (another process may have done the work); when it says so, this yields False
+    with no transaction open. Inside a caller's transaction the tries are savepoints.
+    """
+    pauses: Pauses | None = None
+    while True:
+        tx = conn.transaction()
+        await tx.start()
+        try:
+            got = await conn.fetchval("SELECT pg_try_advisory_xact_lock($1, $2)", *key)
+        except BaseException as exc:
+            await tx.__aexit__(type(exc), exc, exc.__traceback__)
+            raise
+        if got:
+            break
+        await tx.rollback()
+        if pointless is not None and await pointless():
+            yield False
             return
-        except asyncpg.LockNotAvailableError:
-            continue
+        pauses = pauses or Pauses(wait)
+        await pauses.sleep(conn, key)
+    try:
+        yield True
+    except BaseException as exc:
+        await tx.__aexit__(type(exc), exc, exc.__traceback__)
+        raise
+    await tx.commit()
 
 
 async def acquire_session(conn: asyncpg.Connection, key: tuple[int, int], *, wait: float) -> None:
     """Take ``key`` as a session lock (single-connection mode for no-transaction migrations)."""
-    deadline = time.monotonic() + wait
+    pauses = Pauses(wait)
     while not await conn.fetchval("SELECT pg_try_advisory_lock($1, $2)", *key):
-        holder = await describe_holder(conn, key)
-        remaining = deadline - time.monotonic()
-        if remaining <= 0:
-            raise MigrationLockTimeoutError(
-                f"gave up waiting {wait:.0f} s for the migration lock held by {holder}"
-            )
-        log.info("waiting for the migration lock held by %s (%.0f s left)", holder, remaining)
-        await asyncio.sleep(min(0.2, remaining))
+        await pauses.sleep(conn, key)
 
 
 async def release_session(conn: asyncpg.Connection, key: tuple[int, int]) -> None:

@@ -36,9 +36,10 @@ class MigrationStatus(BaseModel):
 
     version: str
     name: str
-    state: Literal["applied", "pending", "modified", "missing"]
+    state: Literal["applied", "pending", "modified", "missing", "failed"]
     """``applied``; ``pending`` (file, not applied); ``modified`` (applied, file changed since);
-    ``missing`` (applied, no file here: a newer release applied it)."""
+    ``missing`` (applied, no file here: a newer release applied it); ``failed`` (a no-transaction
+    file whose index is INVALID: a build that failed or was killed, see ``invalid_indexes``)."""
     applied_at: datetime | None = None
     checksum: str | None = None
     """Checksum of the file here (of the applied row when ``missing``)."""
@@ -48,3 +49,5 @@ class MigrationStatus(BaseModel):
     origin: str | None = None
     transactional: bool | None = None
     has_rollback: bool | None = None
+    invalid_indexes: list[str] = []
+    """INVALID indexes (``schema.name``) a no-transaction file builds; non-empty when ``failed``."""
