@@ -76,13 +76,21 @@ def _parser() -> argparse.ArgumentParser:
     m.add_argument(
         "--lock-retries", type=int, default=5, metavar="N", help="retries after a lock timeout (5)"
     )
+    m.add_argument(
+        "--stall-timeout",
+        type=float,
+        default=None,
+        metavar="S",
+        help="most seconds one migration attempt may make application queries wait (all its "
+        "statements together; default: lock-timeout per statement only)",
+    )
 
     s = sub.add_parser("status", parents=[common], help="show each migration's state")
     s.add_argument("--json", action="store_true", help="machine-readable output")
     s.add_argument(
         "--check",
         action="store_true",
-        help=f"exit {EXIT_CHECK_FAILED} if anything is pending or modified",
+        help=f"exit {EXIT_CHECK_FAILED} if anything is pending, modified or failed",
     )
 
     r = sub.add_parser("rollback", parents=[common], help="undo the newest migration(s)")
@@ -201,7 +209,7 @@ def _status_json(rows: Sequence[StatusRow]) -> str:
 def _cmd_status(args: argparse.Namespace) -> int:
     rows = asyncio.run(_engine.status(_resolve_dsn(args), _settings(args)))
     print(_status_json(rows) if args.json else _status_table(rows))
-    if args.check and any(r.state in ("pending", "modified") for r in rows):
+    if args.check and any(r.state in ("pending", "modified", "failed") for r in rows):
         return EXIT_CHECK_FAILED
     return 0
 
@@ -213,6 +221,7 @@ def _cmd_migrate(args: argparse.Namespace) -> int:
         lock_wait=args.lock_wait,
         lock_timeout=args.lock_timeout,
         lock_retries=args.lock_retries,
+        stall_timeout=args.stall_timeout,
     )
     done = asyncio.run(_engine.migrate(_resolve_dsn(args), settings, args.target))
     for d in done:
