@@ -20,6 +20,7 @@ def _settings(
     lock_timeout: float,
     lock_retries: int,
     strict: bool = False,
+    stall_timeout: float | None = None,
 ) -> Settings:
     if isinstance(sources, (str, os.PathLike)) or not isinstance(sources, Iterable):
         sources = (sources,)  # one folder given on its own
@@ -31,6 +32,7 @@ def _settings(
         lock_timeout=lock_timeout,
         lock_retries=lock_retries,
         strict=strict,
+        stall_timeout=stall_timeout,
     )
 
 
@@ -59,6 +61,7 @@ async def migrate(
     lock_wait: float = 300.0,
     lock_timeout: float = 5.0,
     lock_retries: int = 5,
+    stall_timeout: float | None = None,
 ) -> list[Migration]:
     """Apply every pending migration (or those up to ``target``); return what this call applied.
 
@@ -69,10 +72,19 @@ async def migrate(
     wait up to ``lock_wait`` seconds. DDL waits for a table lock at most ``lock_timeout`` seconds
     and is retried ``lock_retries`` times. With ``strict``, applied versions this code has no file
     for raise :class:`~sam_db.errors.UnknownMigrationError` instead of a warning. When nothing is
-    pending this costs one query and takes no lock.
+    pending this costs one query and takes no lock. ``stall_timeout`` bounds a whole migration
+    attempt (a deadline across its statements, lock waits and execution), so no application query
+    waits longer than that for it; past it the attempt rolls back and is retried.
     """
     settings = _settings(
-        schema, sources, include_bundled, lock_wait, lock_timeout, lock_retries, strict
+        schema,
+        sources,
+        include_bundled,
+        lock_wait,
+        lock_timeout,
+        lock_retries,
+        strict,
+        stall_timeout,
     )
     return [_model(d) for d in await _engine.migrate(dsn, settings, target)]
 
@@ -113,6 +125,7 @@ async def rollback(
     lock_wait: float = 300.0,
     lock_timeout: float = 5.0,
     lock_retries: int = 5,
+    stall_timeout: float | None = None,
 ) -> list[Migration]:
     """Undo the newest ``steps`` applied migrations, or every one above ``target`` (``"0"``: all).
 
@@ -120,7 +133,16 @@ async def rollback(
     with the removal of its tracking row. If any chosen migration has no rollback file, nothing is
     rolled back and :class:`~sam_db.errors.RollbackUnavailableError` is raised.
     """
-    settings = _settings(schema, sources, include_bundled, lock_wait, lock_timeout, lock_retries)
+    settings = _settings(
+        schema,
+        sources,
+        include_bundled,
+        lock_wait,
+        lock_timeout,
+        lock_retries,
+        False,
+        stall_timeout,
+    )
     done = await _engine.rollback(dsn, settings, steps=steps, to=target)
     return [_model(d) for d in done]
 
