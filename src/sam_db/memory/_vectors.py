@@ -10,11 +10,15 @@ from __future__ import annotations
 
 import hashlib
 import math
+import numbers
 import struct
-from collections.abc import Sequence
+from collections.abc import Mapping, Sequence
 from typing import Any
 
-from pgvector import Vector
+try:
+    from pgvector import Vector
+except ImportError:  # pgvector-python 0.3 (langchain-postgres pins it) has the class only here
+    from pgvector.utils import Vector  # type: ignore[no-redef, unused-ignore]
 
 from ..errors import DimensionMismatchError, InvalidInputError
 
@@ -56,27 +60,25 @@ def _wrong_length(n: int, dimensions: int, what: str) -> DimensionMismatchError:
 def pack_vector(value: Any, dimensions: int, *, what: str = "vector") -> Any:
     """Validate one vector and return it as a ``pgvector.Vector`` (float32).
 
-    Raises DimensionMismatchError for a wrong length and InvalidInputError for non-numbers, NaN,
-    infinities (float32 overflow included) and the zero vector (cosine distance is undefined).
+    Raises DimensionMismatchError for a wrong length and InvalidInputError for what is not a
+    sequence of real numbers (mappings, sets, strings; bools, complex numbers), NaN,
+    infinities (float32 overflow included) and vectors that are zero in float32 (cosine
+    distance is undefined for them).
     """
     if type(value).__module__ == "numpy" and getattr(value, "ndim", None) == 1:
         return _pack_array(value, dimensions, what)
-    if isinstance(value, Vector) or hasattr(value, "tolist"):  # pgvector.Vector, numpy scalars
-        value = value.to_list() if isinstance(value, Vector) else value.tolist()
-    try:
-        n = len(value)
-    except TypeError:
-        raise InvalidInputError(
-            f"{what} must be a sequence of floats, got {type(value).__name__}"
-        ) from None
+    if not isinstance(value, (list, tuple)):
+        value = _as_list(value, what)
+    n = len(value)
     if n != dimensions:
         raise _wrong_length(n, dimensions, what)
-    if not isinstance(value, (list, tuple)):
-        value = list(value)
     try:
         total = sum(value)  # NaN and inf poison the sum; C-level loop over the floats
     except TypeError:
         raise InvalidInputError(f"{what} contains a value that is not a number") from None
+    if total.__class__ is not float:  # ints, numpy scalars, complex, Decimal: look closer
+        _check_real(value, what)
+        total = float(total)
     fmt = _FORMATS.get(n)
     if fmt is None:
         fmt = _FORMATS.setdefault(n, struct.Struct(f">HH{n}f"))  # pgvector's binary format
@@ -90,9 +92,45 @@ def pack_vector(value: Any, dimensions: int, *, what: str = "vector") -> Any:
         ) from None
     except struct.error:
         raise InvalidInputError(f"{what} contains a value that is not a number") from None
-    if not any(value):
-        raise InvalidInputError(f"{what} is all zeros: cosine similarity is undefined for it")
+    # struct packs bools as 1.0 and 0.0: where the packed floats hold either exactly, look
+    # at the types (a search of the bytes; rare for real embeddings, whose values are seldom
+    # exactly 0 or 1; a match at a position that is not a float's start only costs the look).
+    if binary.find(_ONE, 4) >= 0 or binary.find(_ZERO, 4) >= 0:
+        _check_real(value, what)
+    # Every value rounds to zero in float32 only if |value| <= 2**-150, so |sum| < 1e-38:
+    # above that the vector is not zero and the packed floats need no look.
+    if -1e-38 < total < 1e-38 and not any(fmt.unpack(binary)[2:]):
+        raise InvalidInputError(
+            f"{what} is all zeros (in float32): cosine similarity is undefined for it"
+        )
     return PackedVector(binary)
+
+
+_ONE = struct.pack(">f", 1.0)
+_ZERO = bytes(4)
+
+
+def _as_list(value: Any, what: str) -> list[Any]:
+    """A vector given as something other than a list or tuple, as a list of its values."""
+    if isinstance(value, Vector) or (hasattr(value, "tolist") and not isinstance(value, Mapping)):
+        return list(value.to_list() if isinstance(value, Vector) else value.tolist())
+    if isinstance(value, Sequence) and not isinstance(value, (str, bytes, bytearray)):
+        return list(value)
+    raise InvalidInputError(f"{what} must be a sequence of floats, got {type(value).__name__}")
+
+
+def _check_real(values: Sequence[Any], what: str) -> None:
+    """Refuse values that are not real numbers: bools (numpy's too), complex, Decimal, str."""
+    for kind in set(map(type, values)):
+        if kind is float or kind is int:
+            continue
+        if issubclass(kind, numbers.Real) and not issubclass(kind, bool):
+            continue
+        i = next(i for i, x in enumerate(values) if type(x) is kind)
+        raise InvalidInputError(
+            f"{what} contains {values[i]!r} at index {i}, which is not a real number "
+            "(vectors hold floats)"
+        )
 
 
 def _pack_array(value: Any, dimensions: int, what: str) -> Any:
@@ -103,8 +141,10 @@ def _pack_array(value: Any, dimensions: int, what: str) -> Any:
     n = len(value)
     if n != dimensions:
         raise _wrong_length(n, dimensions, what)
-    if value.dtype.kind not in "biuf":  # bool, ints, floats; not objects, strings, complex
-        raise InvalidInputError(f"{what} contains a value that is not a number")
+    if value.dtype.kind not in "iuf":  # ints, floats; not bools, objects, strings, complex
+        raise InvalidInputError(
+            f"{what} contains a value that is not a number (dtype {value.dtype}; use floats)"
+        )
     if value.dtype == np.float32:  # what embedding models return: nothing to cast
         floats = value
     else:
@@ -120,15 +160,17 @@ def _pack_array(value: Any, dimensions: int, what: str) -> Any:
         bad = float(value[i])
         raise InvalidInputError(f"{what} contains a non-finite value ({bad!r} at index {i})")
     if square == 0.0:
-        raise InvalidInputError(f"{what} is all zeros: cosine similarity is undefined for it")
+        raise InvalidInputError(
+            f"{what} is all zeros (in float32): cosine similarity is undefined for it"
+        )
     # pgvector's binary format: dimensions, unused, then big-endian float32s.
     return PackedVector(struct.pack(">HH", n, 0) + floats.astype(">f4").tobytes())
 
 
-def pack_vectors(
-    values: Sequence[Any], dimensions: int, *, count: int, what: str = "embedder"
-) -> list[Any]:
+def pack_vectors(values: Any, dimensions: int, *, count: int, what: str = "embedder") -> list[Any]:
     """Validate the output of an embedder for ``count`` texts and pack every vector."""
+    if type(values).__module__ == "numpy" and getattr(values, "ndim", None) == 2:
+        values = list(values)  # a matrix from a local model: one row per text
     if not isinstance(values, Sequence) or isinstance(values, (str, bytes)):
         raise InvalidInputError(f"{what} returned {type(values).__name__}, not a list of vectors")
     if len(values) != count:
