@@ -8,6 +8,7 @@ from collections.abc import AsyncIterator
 import asyncpg
 import pytest
 
+from sam_db.errors import ConnectionLostError
 from sam_db.memory._leases import Leases
 
 
@@ -137,7 +138,9 @@ async def test_a_failed_acquire_passes_the_turn_to_the_next_waiter(pool: asyncpg
     gate.set()
     with pytest.raises(RuntimeError):
         await hold
-    with pytest.raises(OSError):
+    with pytest.raises(ConnectionLostError) as caught:  # typed, with the cause kept
         await asyncio.wait_for(first, 5)
+    assert isinstance(caught.value.__cause__, OSError)
+    assert caught.value.maybe_applied is False
     assert await asyncio.wait_for(second, 5) == 1  # not left waiting for a lease nobody frees
     await leases.close()

@@ -1,27 +1,34 @@
-"""Connections a store keeps checked out of its own pool between operations.
+"""Where a store's operations get their connections: leases on its own pool, or a borrowed pool.
 
-Why: asyncpg's ``Pool.acquire`` / ``release`` cost ~0.15 ms per operation here (the release runs
-in a shielded task, one more event-loop pass), about 15 % of a search. A store that owns its pool
-is the pool's only user, so it can keep the connections it has used and hand them out again
+Why leases: asyncpg's ``Pool.acquire`` / ``release`` cost ~0.15 ms per operation here (the release
+runs in a shielded task, one more event-loop pass), about 15 % of a search. A store that owns its
+pool is the pool's only user, so it can keep the connections it has used and hand them out again
 itself, synchronously. Anything unusual sends a connection back to asyncpg, which resets or
 replaces it: an operation on it failed or was cancelled, it was closed, or it was left inside a
-transaction.
+transaction. A connection the server dropped is ended and its lease freed (see ``_checked``).
 """
 
 from __future__ import annotations
 
 import asyncio
 from collections import deque
+from collections.abc import Awaitable, Callable
 from contextlib import suppress
 from typing import Any
 
+from ._checked import CheckedConnection, end, is_lost, is_open, usable
+
 
 class Leases:
-    """At most ``size`` connections leased from ``pool``; idle ones are reused last-in first-out."""
+    """At most ``size`` connections leased from ``pool``; idle ones are reused last-in first-out.
 
-    def __init__(self, pool: Any, size: int) -> None:
+    ``server`` says where the pool connects (no password), for error messages.
+    """
+
+    def __init__(self, pool: Any, size: int, server: str = "the store's server") -> None:
         self._pool = pool
         self._size = size
+        self.server = server
         self._leased = 0
         self._idle: list[Any] = []
         # Operations waiting for a connection while all ``size`` are in use. A finishing
@@ -29,33 +36,42 @@ class Leases:
         self._waiters: deque[asyncio.Future[Any]] = deque()
         self._closed = False
 
-    def connection(self) -> _Lease:
+    def connection(self, read_only: bool = False) -> CheckedConnection:
         """A connection for one operation (``async with``); returned for reuse unless something
-        went wrong."""
-        return _Lease(self)
+        went wrong. ``read_only`` operations are re-run once when their connection is lost."""
+        return CheckedConnection(self, read_only)
 
-    async def _return(self, conn: Any, failed: bool) -> None:
-        if failed or self._closed or conn.is_closed() or conn.is_in_transaction():
+    async def give_back(self, conn: Any, failed: bool) -> None:
+        """Keep ``conn`` for the next operation, or give it back to asyncpg if anything is off."""
+        if not is_open(conn):
+            await self.discard(conn)
+        elif failed or self._closed or conn.is_in_transaction():
             await self._drop(conn)
         else:
             self._give(conn)
+
+    async def discard(self, conn: Any) -> None:
+        """Free the lease of a connection the server dropped."""
+        end(conn)
+        await self._drop(conn)
 
     async def close(self) -> None:
         """Give every idle connection back to the pool; later returns go straight back too."""
         self._closed = True
         idle, self._idle = self._idle, []
         for conn in idle:
-            await self._drop(conn)
+            await (self._drop(conn) if is_open(conn) else self.discard(conn))
         while self._waiters:
             self._wake_one()
 
-    async def _take(self) -> Any:
+    async def take(self) -> Any:
+        """A connection: an idle one still usable, a new one while under ``size``, else wait."""
         while True:
             while self._idle:
                 conn = self._idle.pop()
-                if not conn.is_closed():
+                if usable(conn):
                     return conn
-                await self._drop(conn)
+                await self.discard(conn)
             if self._leased < self._size:
                 self._leased += 1
                 try:
@@ -88,7 +104,7 @@ class Leases:
     async def _drop(self, conn: Any) -> None:
         self._leased -= 1
         try:
-            await self._pool.release(conn)
+            await self._pool.release(conn)  # a connection asyncpg already took back: no-op
         finally:
             self._wake_one()
 
@@ -105,19 +121,45 @@ class Leases:
             self._waiters.remove(waiter)
 
 
-class _Lease:
-    """``async with leases.connection() as conn``: a plain class, not a generator, because it
-    wraps every operation of the store."""
+class Borrowed:
+    """A pool the store was handed: a connection per operation, acquired and released each time.
 
-    __slots__ = ("_conn", "_leases")
+    ``prepare`` readies a connection for the store (pgvector's codec) before its first use.
+    """
 
-    def __init__(self, leases: Leases) -> None:
-        self._leases = leases
-        self._conn: Any = None
+    def __init__(
+        self,
+        pool: Any,
+        prepare: Callable[[Any], Awaitable[None]],
+        server: str = "the borrowed pool's server",
+    ) -> None:
+        self._pool = pool
+        self._prepare = prepare
+        self.server = server
 
-    async def __aenter__(self) -> Any:
-        self._conn = await self._leases._take()
-        return self._conn
+    def connection(self, read_only: bool = False) -> CheckedConnection:
+        """A connection for one operation (``async with``), as :meth:`Leases.connection`."""
+        return CheckedConnection(self, read_only)
 
-    async def __aexit__(self, exc_type: type[BaseException] | None, *_: object) -> None:
-        await self._leases._return(self._conn, exc_type is not None)
+    async def take(self) -> Any:
+        conn = await self._pool.acquire()
+        if not usable(conn):  # the pool kept one the server has dropped: asyncpg reconnects it
+            await self.discard(conn)
+            conn = await self._pool.acquire()
+        try:
+            await self._prepare(conn)
+        except BaseException as exc:
+            if is_lost(conn, exc):
+                end(conn)
+            await self._pool.release(conn)
+            raise
+        return conn
+
+    async def give_back(self, conn: Any, failed: bool) -> None:
+        if not is_open(conn):
+            end(conn)
+        await self._pool.release(conn)
+
+    async def discard(self, conn: Any) -> None:
+        end(conn)
+        await self._pool.release(conn)
