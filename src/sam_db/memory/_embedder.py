@@ -57,7 +57,9 @@ class FunctionEmbedder:
             result = await asyncio.to_thread(self._fn, texts)
             if inspect.isawaitable(result):
                 result = await result
-        return [list(v) for v in result]
+        # numpy rows (a local model's matrix) become lists of Python floats; anything else goes
+        # to the store as it is, which checks it (a dict is not a vector of its keys).
+        return [v.tolist() if hasattr(v, "tolist") else v for v in result]
 
     def __repr__(self) -> str:
         return f"FunctionEmbedder({self.model!r}, dimensions={self.dimensions})"

@@ -7,7 +7,8 @@ import hashlib
 import logging
 import re
 import uuid
-from collections.abc import Mapping, Sequence
+from collections.abc import AsyncIterator, Mapping, Sequence
+from contextlib import AbstractAsyncContextManager, asynccontextmanager
 from datetime import datetime, timedelta
 from types import TracebackType
 from typing import Any, NamedTuple
@@ -22,15 +23,15 @@ from ..errors import (
     ConfigurationError,
     DatabaseConnectionError,
     DimensionMismatchError,
+    EmbeddingError,
     EntryNotFoundError,
     InvalidInputError,
     MemoryStoreError,
 )
 from . import _inputs as inp
-from ._checked import CheckedConnection
 from ._embedder import Embedder
 from ._filters import Params, compile_filter
-from ._leases import Borrowed, Leases
+from ._leases import Leases
 from ._models import AccessLogRecord, AccessStat, Collection, MemoryEntry, SearchHit
 from ._rows import distance_then_id, entry_from_row, hits_from_rows
 from ._search import choose_settings, parse_version
@@ -42,6 +43,7 @@ from ._sql import (
 )
 from ._tasks import gather_or_cancel
 from ._vectors import pack_vector, pack_vectors, vector_hash
+from ._writes import Shared, Unit, batches, write_units
 
 _log = logging.getLogger("sam_db.memory")
 
@@ -165,7 +167,7 @@ class MemoryStore:
         self._pgvector_version = ""
         self._ext_schema = "public"
         self._codec_ready: dict[int, Any] = {}
-        self._source: Leases | Borrowed | None = None  # where operations get connections
+        self._leases: Leases | None = None
 
     # -- lifecycle --------------------------------------------------------------------------
     async def __aenter__(self) -> MemoryStore:
@@ -208,10 +210,7 @@ class MemoryStore:
                 raise DatabaseConnectionError(
                     f"cannot connect to {redact(self._dsn)}: {redact(str(exc))}"
                 ) from None
-            self._source = Leases(self._pool, self._max_connections, redact(self._dsn))
-        else:
-            assert self._pool is not None
-            self._source = Borrowed(self._pool, self._ensure_codec)
+            self._leases = Leases(self._pool, self._max_connections)
         try:
             await self._discover(dims)
         except BaseException:
@@ -267,9 +266,9 @@ class MemoryStore:
     async def close(self) -> None:
         """Close the pool if the store opened it; a borrowed pool stays open."""
         self._sql = None
-        source, self._source = self._source, None
-        if isinstance(source, Leases):
-            await source.close()
+        if self._leases is not None:
+            leases, self._leases = self._leases, None
+            await leases.close()
         if self._owns_pool and self._pool is not None:
             pool, self._pool = self._pool, None
             await pool.close()
@@ -287,16 +286,18 @@ class MemoryStore:
         """Whether the server's pgvector (0.8+) has iterative index scans (found at open)."""
         return self._iterative
 
-    def _connect(self, read_only: bool = False) -> CheckedConnection:
-        """A connection with the pgvector codec registered: leased (owned pool) or borrowed.
+    def _connect(self) -> AbstractAsyncContextManager[Any]:
+        """A connection with the pgvector codec registered: leased (owned pool) or borrowed."""
+        pool = self._require_pool()
+        if self._leases is not None:
+            return self._leases.connection()
+        return self._borrow(pool)
 
-        A connection the server dropped is replaced before a statement is sent; ``read_only``
-        operations are also re-run once when it is lost while they run (see ``_checked``).
-        """
-        self._require_pool()
-        if self._source is None:
-            raise MemoryStoreError("the store is not open: use `async with store:`")
-        return self._source.connection(read_only)
+    @asynccontextmanager
+    async def _borrow(self, pool: asyncpg.Pool[Any]) -> AsyncIterator[Any]:
+        async with pool.acquire() as conn:
+            await self._ensure_codec(conn)
+            yield conn
 
     async def _ensure_codec(self, conn: Any) -> None:
         # A borrowed pool's connections get the codec on first use. They are told apart by
@@ -320,14 +321,6 @@ class MemoryStore:
         return self._pool, self._sql, self._dimensions
 
     # -- collections ------------------------------------------------------------------------
-    async def _collection_id(self, conn: _Conn, sql: Statements, name: str) -> int:
-        cid = await conn.fetchval(sql.collection_id, name)
-        if cid is None:
-            cid = await conn.fetchval(sql.collection_insert, name)
-            if cid is None:  # created concurrently
-                cid = await conn.fetchval(sql.collection_id, name)
-        return int(cid)
-
     async def create_collection(
         self,
         name: str,
@@ -348,7 +341,7 @@ class MemoryStore:
     async def list_collections(self) -> list[Collection]:
         """All collections by name, each with its number of live (unexpired) entries."""
         _, sql, _ = self._require()
-        async with self._connect(read_only=True) as conn:
+        async with self._connect() as conn:
             rows = await conn.fetch(sql.collection_list)
         return [_collection(r) for r in rows]
 
@@ -412,10 +405,14 @@ class MemoryStore:
 
         ``metadata`` is None, one dict for every text, or one dict per text. Texts already stored
         (and repeats within ``texts``, which map to the same entry) are not embedded again. Every
-        text and every vector is validated before the first write; rows are then written in
-        batches of ``batch_size``, one transaction each, ``write_concurrency`` at a time on
-        separate connections (HNSW inserts are CPU-bound on the server). A failing batch raises
-        BatchWriteError naming it; batches already committed stay and are listed in the error.
+        text, metadata dict and vector is validated before the first write; rows are then
+        written in batches of ``batch_size`` (and at most ``MAX_BATCH_CHARS`` characters), one
+        transaction each, ``write_concurrency`` at a time on separate connections (HNSW inserts
+        are CPU-bound on the server). A failing batch raises BatchWriteError naming it; batches
+        already committed stay and are listed in the error. Cancelled, it rolls back the batches
+        whose COMMIT was not sent and waits for those under way before the cancellation goes on:
+        nothing is written afterwards. Calling it again with the same texts completes the job
+        (stored texts are neither embedded nor written again).
         """
         if isinstance(texts, (str, bytes)) or not isinstance(texts, Sequence):
             raise InvalidInputError("add_many takes a list of texts (use add() for one text)")
@@ -437,14 +434,27 @@ class MemoryStore:
         )
 
     async def _embed_packed(self, texts: list[str], dims: int) -> list[Any]:
-        """Embed texts in bounded chunks and validate/pack each chunk's vectors at once."""
+        """Embed texts in bounded chunks and validate/pack each chunk's vectors at once.
+
+        Whatever the embedder raises reaches the caller as EmbeddingError (or the
+        MemoryStoreError it raised); bad vectors as InvalidInputError.
+        """
+        if not texts:
+            return []
         embedder = self.embedder
         chunks = [texts[i : i + _EMBED_CHUNK] for i in range(0, len(texts), _EMBED_CHUNK)]
         gate = asyncio.Semaphore(_EMBED_PARALLEL)
 
         async def one(chunk: list[str]) -> list[Any]:
             async with gate:
-                vectors = await embedder.embed(chunk)
+                try:
+                    vectors = await embedder.embed(chunk)
+                except MemoryStoreError:
+                    raise
+                except Exception as exc:  # the embedder's own failure, whatever it is
+                    raise EmbeddingError(
+                        f"embedder {embedder!r} failed: {type(exc).__name__}: {exc}"
+                    ) from exc
                 return pack_vectors(vectors, dims, count=len(chunk))
 
         packed = await gather_or_cancel(one(c) for c in chunks)
@@ -475,86 +485,81 @@ class MemoryStore:
         for i, h in enumerate(hashes):
             first.setdefault(h, i)
         by_hash: dict[bytes, MemoryEntry] = {}
-
+        # Reads only: nothing is written until every new text's vector is in hand.
         async with self._connect() as conn:
-            cid = await self._collection_id(conn, sql, collection)
-            rows = await conn.fetch(sql.existing_by_hash, cid, list(first))
-            expired = []
-            for r in rows:
-                if r["expired"]:
-                    expired.append(r)
-                else:
-                    by_hash[bytes(r["content_hash"])] = entry_from_row(r, collection)
-            if expired:
-                renewed = await conn.fetch(
-                    sql.renew,
-                    [r["id"] for r in expired],
-                    [metas[first[bytes(r["content_hash"])]] for r in expired],
-                    session_id,
-                    workflow_id,
-                    expiry,
-                )
-                for r in renewed:
-                    by_hash[bytes(r["content_hash"])] = entry_from_row(r, collection)
-
-        missing = [h for h in first if h not in by_hash]
-        if missing:
-            # Embed and validate everything before the first write: a bad vector (or an
-            # embedding failure) must not leave half of the texts stored.
-            vectors = await self._embed_packed([texts[first[h]] for h in missing], dims)
-            size = batch_size or self.batch_size
-            batches = [
-                list(range(i, min(i + size, len(missing)))) for i in range(0, len(missing), size)
-            ]
-            failures: dict[int, BaseException] = {}
-            gate = asyncio.Semaphore(self.write_concurrency)
-            model = self.embedder.model
-
-            async def write(n: int, idx: list[int]) -> None:
-                async with gate:
-                    if failures:  # stop starting batches once one has failed
-                        return
-                    # Rows sorted by hash: every transaction then takes unique-index locks in
-                    # one global order, so concurrent writers of overlapping texts cannot
-                    # deadlock. Batches themselves follow input order.
-                    idx = sorted(idx, key=lambda i: missing[i])
-                    try:
-                        written = await self._write_batch(
-                            sql,
-                            cid,
-                            [texts[first[missing[i]]] for i in idx],
-                            [missing[i] for i in idx],
-                            [vectors[i] for i in idx],
-                            [metas[first[missing[i]]] for i in idx],
-                            dims,
-                            model,
-                            session_id,
-                            workflow_id,
-                            expiry,
-                            collection,
-                        )
-                    except Exception as exc:
-                        failures[n] = exc
-                        return
-                    by_hash.update(written)
-
-            await asyncio.gather(*(write(n, idx) for n, idx in enumerate(batches)))
-            if failures:
-                n = min(failures)
-                exc = failures[n]
-                if single:
-                    raise self._translate(exc) from exc
-                committed = [by_hash[h] for h in hashes if h in by_hash]
-                positions = [first[missing[i]] for i in batches[n]]
-                raise BatchWriteError(
-                    f"add_many batch {n} of {len(batches)} (input texts {positions[0]}.."
-                    f"{positions[-1]}) failed: {type(exc).__name__}: {exc}; "
-                    f"{len(committed)} of {len(texts)} input texts are stored",
-                    batch=n,
-                    committed=len(committed),
-                    entries=list(committed),
-                ) from exc
+            cid = await conn.fetchval(sql.collection_id, collection)
+            rows = [] if cid is None else await conn.fetch(sql.existing_by_hash, cid, list(first))
+        expired: dict[bytes, Any] = {}
+        for r in rows:
+            h = bytes(r["content_hash"])
+            if r["expired"]:
+                expired[h] = r["id"]
+            else:
+                by_hash[h] = entry_from_row(r, collection)
+        missing = [h for h in first if h not in by_hash and h not in expired]
+        # An embedding failure or a bad vector raises here, before anything is written.
+        vectors = await self._embed_packed([texts[first[h]] for h in missing], dims)
+        units = self._units(texts, metas, first, missing, vectors, expired, batch_size)
+        shared = Shared(sql, collection, self.embedder.model, session_id, workflow_id, expiry)
+        stored, failures = await write_units(
+            self._connect, shared, cid, units, self.write_concurrency
+        )
+        by_hash.update(stored)
+        if failures:
+            n = min(failures)
+            exc = failures[n]
+            if single:
+                raise self._translate(exc) from exc
+            committed = [by_hash[h] for h in hashes if h in by_hash]
+            positions = units[n].positions
+            raise BatchWriteError(
+                f"add_many batch {n} of {len(units)} (input texts {positions[0]}.."
+                f"{positions[-1]}) failed: {type(exc).__name__}: {exc}; "
+                f"{len(committed)} of {len(texts)} input texts are stored",
+                batch=n,
+                committed=len(committed),
+                entries=list(committed),
+            ) from exc
+        lost = [h for h in hashes if h not in by_hash]
+        if lost:  # an expired entry was purged between the read and the renewal
+            raise MemoryStoreError(
+                f"input text {first[lost[0]]} was deleted while it was being renewed: "
+                "call again to store it anew"
+            )
         return [by_hash[h] for h in hashes]
+
+    def _units(
+        self,
+        texts: list[str],
+        metas: list[str],
+        first: dict[bytes, int],
+        missing: list[bytes],
+        vectors: list[Any],
+        expired: dict[bytes, Any],
+        batch_size: int | None,
+    ) -> list[Unit]:
+        """The transactions of one add/add_many: new rows in batches of ``batch_size`` rows
+        and MAX_BATCH_CHARS characters (a statement far below PostgreSQL's message limit),
+        in input order; renewals of expired entries go with the first batch."""
+        sizes = [len(texts[first[h]]) + len(metas[first[h]]) for h in missing]
+        runs = batches(sizes, batch_size or self.batch_size, inp.MAX_BATCH_CHARS) or [[]]
+        units = []
+        for n, run in enumerate(runs):
+            run = sorted(run, key=lambda i: missing[i])  # see write_unit: lock order
+            renew = list(expired) if n == 0 else []
+            positions = sorted([first[missing[i]] for i in run] + [first[h] for h in renew])
+            units.append(
+                Unit(
+                    texts=[texts[first[missing[i]]] for i in run],
+                    hashes=[missing[i] for i in run],
+                    vectors=[vectors[i] for i in run],
+                    metas=[metas[first[missing[i]]] for i in run],
+                    renew_ids=[expired[h] for h in renew],
+                    renew_metas=[metas[first[h]] for h in renew],
+                    positions=positions,
+                )
+            )
+        return [u for u in units if u.texts or u.renew_ids]
 
     @staticmethod
     def _translate(exc: BaseException) -> BaseException:
@@ -563,42 +568,6 @@ class MemoryStore:
         if isinstance(exc, asyncpg.ForeignKeyViolationError):
             return CollectionNotFoundError("the collection was deleted while writing to it")
         return MemoryStoreError(f"writing the entry failed: {type(exc).__name__}: {exc}")
-
-    async def _write_batch(
-        self,
-        sql: Statements,
-        cid: int,
-        texts: list[str],
-        hashes: list[bytes],
-        vectors: list[Any],
-        metas: list[str],
-        dims: int,
-        model: str,
-        session_id: str | None,
-        workflow_id: str | None,
-        expiry: datetime | None,
-        collection: str,
-    ) -> dict[bytes, MemoryEntry]:
-        """Insert one batch in one statement (its own transaction); read back conflicting rows."""
-        async with self._connect() as conn:
-            rows = await conn.fetch(
-                sql.insert_batch,
-                cid,
-                texts,
-                hashes,
-                vectors,
-                model,
-                session_id,
-                workflow_id,
-                expiry,
-                metas,
-            )
-            out = {bytes(r["content_hash"]): entry_from_row(r, collection) for r in rows}
-            lost = [h for h in hashes if h not in out]
-            if lost:  # another writer stored the same content meanwhile
-                for r in await conn.fetch(sql.existing_by_hash, cid, lost):
-                    out[bytes(r["content_hash"])] = entry_from_row(r, collection)
-        return out
 
     async def update(
         self,
@@ -650,7 +619,7 @@ class MemoryStore:
         """The entry with this id, or None when there is none or it has expired."""
         _, sql, _ = self._require()
         eid = inp.to_uuid(entry_id)
-        async with self._connect(read_only=True) as conn:
+        async with self._connect() as conn:
             row = await conn.fetchrow(sql.get, eid)
         return None if row is None else entry_from_row(row, row["collection"])
 
@@ -766,7 +735,7 @@ class MemoryStore:
         logged = None
         if request.log:
             logged = _LogContext(request.session_id, query, vector, self.log_query_text)
-        async with self._connect(read_only=logged is None) as conn:
+        async with self._connect() as conn:
             rows = await self._search_rows(conn, request, vector, logged)
         return hits_from_rows(rows, request.collection, request.threshold)
 
@@ -843,7 +812,7 @@ class MemoryStore:
             vector = pack_vector(query, dims, what="query vector")
         text, args = self._statement(request, vector, exact, None)
         explain = "EXPLAIN (ANALYZE, BUFFERS) " if analyze else "EXPLAIN "
-        async with self._connect(read_only=True) as conn:
+        async with self._connect() as conn:
             rows = await conn.fetch(explain + text, *args)
         # The query vector is inlined in the plan as a 1536-number literal: abbreviate it.
         return _LONG_VECTOR.sub("'[...]'", "\n".join(r[0] for r in rows))
@@ -855,8 +824,10 @@ class MemoryStore:
         """The live entries of ``collection`` searches returned most often (since ``since``)."""
         _, sql, _ = self._require()
         collection = inp.check_collection(collection)
+        if since is not None:
+            since = inp.check_aware(since, "since")
         limit = inp.check_int(limit, "limit", 1, 100_000)
-        async with self._connect(read_only=True) as conn:
+        async with self._connect() as conn:
             rows = await conn.fetch(sql.most_accessed, collection, since, limit)
         return [
             AccessStat(
@@ -882,8 +853,11 @@ class MemoryStore:
         eid = None if entry_id is None else inp.to_uuid(entry_id)
         if collection is not None:
             collection = inp.check_collection(collection)
+        session_id = inp.check_link(session_id, "session_id")
+        if since is not None:
+            since = inp.check_aware(since, "since")
         limit = inp.check_int(limit, "limit", 1, 100_000)
-        async with self._connect(read_only=True) as conn:
+        async with self._connect() as conn:
             rows = await conn.fetch(sql.access_records, eid, collection, session_id, since, limit)
         return [
             AccessLogRecord(

@@ -1,0 +1,109 @@
+"""A cancelled (timed-out) add_many writes nothing after the caller has its error.
+
+The server is made slow with triggers that ignore cancel requests (a real PostgreSQL behaviour:
+a statement is only interrupted where it checks for interrupts), so the race the caller would
+otherwise lose is deterministic.
+"""
+
+from __future__ import annotations
+
+import asyncio
+
+import asyncpg
+import pytest
+
+from sam_db.memory import MemoryStore
+from sam_db.testing import HashEmbedder
+
+# Sleeps `seconds` whatever cancel requests arrive meanwhile.
+_STUBBORN_SLEEP = """
+CREATE FUNCTION stubborn_sleep(seconds float8) RETURNS void LANGUAGE plpgsql AS $$
+DECLARE
+    done timestamptz := clock_timestamp() + make_interval(secs => seconds);
+BEGIN
+    WHILE clock_timestamp() < done LOOP
+        BEGIN
+            PERFORM pg_sleep(0.02);
+        EXCEPTION WHEN query_canceled THEN
+            NULL;
+        END;
+    END LOOP;
+END $$;
+"""
+
+_SLOW_INSERT = """
+CREATE FUNCTION slow_insert() RETURNS trigger LANGUAGE plpgsql AS $$
+BEGIN PERFORM stubborn_sleep(0.8); RETURN NULL; END $$;
+CREATE TRIGGER slow_insert AFTER INSERT ON memory_entries
+    FOR EACH STATEMENT EXECUTE FUNCTION slow_insert();
+"""
+
+# A deferred constraint trigger runs at COMMIT: the COMMIT itself takes the time.
+_SLOW_COMMIT = """
+CREATE FUNCTION slow_commit() RETURNS trigger LANGUAGE plpgsql AS $$
+BEGIN
+    IF NEW.content LIKE 'slow%' THEN PERFORM stubborn_sleep(0.8); END IF;
+    RETURN NULL;
+END $$;
+CREATE CONSTRAINT TRIGGER slow_commit AFTER INSERT ON memory_entries
+    DEFERRABLE INITIALLY DEFERRED FOR EACH ROW EXECUTE FUNCTION slow_commit();
+"""
+
+
+async def _run(dsn: str, sql: str) -> None:
+    conn = await asyncpg.connect(dsn)
+    try:
+        await conn.execute(sql)
+    finally:
+        await conn.close()
+
+
+async def _count(dsn: str) -> int:
+    conn = await asyncpg.connect(dsn)
+    try:
+        return int(await conn.fetchval("SELECT count(*) FROM memory_entries"))
+    finally:
+        await conn.close()
+
+
+async def test_a_timed_out_add_many_commits_nothing_after_the_timeout(migrated_dsn: str) -> None:
+    await _run(migrated_dsn, _STUBBORN_SLEEP + _SLOW_INSERT)
+    async with MemoryStore(migrated_dsn, HashEmbedder()) as store:
+        await store.create_collection("default")  # every batch starts at once
+        texts = [f"text {i}" for i in range(8)]
+        with pytest.raises(asyncio.TimeoutError):
+            await asyncio.wait_for(store.add_many(texts, batch_size=2), 0.3)
+        seen = await _count(migrated_dsn)
+        await asyncio.sleep(1.5)  # the statements finish on the server meanwhile
+        assert await _count(migrated_dsn) == seen == 0
+
+
+async def test_a_commit_in_flight_is_waited_for_before_the_timeout_reaches_the_caller(
+    migrated_dsn: str,
+) -> None:
+    await _run(migrated_dsn, _STUBBORN_SLEEP + _SLOW_COMMIT)
+    embedder = HashEmbedder()
+    async with MemoryStore(migrated_dsn, embedder, write_concurrency=1) as store:
+        texts = ["slow 0", "text 1", "text 2", "text 3"]
+        with pytest.raises(asyncio.TimeoutError):
+            await asyncio.wait_for(store.add_many(texts, batch_size=2), 0.4)
+        seen = await _count(migrated_dsn)
+        await asyncio.sleep(1.5)
+        assert await _count(migrated_dsn) == seen
+        assert seen == 2  # the first batch, whose COMMIT was under way, and nothing else
+        # Running the call again finishes the job without embedding stored texts again.
+        embedded = embedder.texts_embedded
+        entries = await store.add_many(texts, batch_size=2)
+        assert [e.content for e in entries] == texts
+        assert embedder.texts_embedded == embedded + 2
+    assert await _count(migrated_dsn) == 4
+
+
+async def test_a_cancelled_add_waits_for_its_commit(migrated_dsn: str) -> None:
+    await _run(migrated_dsn, _STUBBORN_SLEEP + _SLOW_COMMIT)
+    async with MemoryStore(migrated_dsn, HashEmbedder()) as store:
+        with pytest.raises(asyncio.TimeoutError):
+            await asyncio.wait_for(store.add("slow one"), 0.3)
+        seen = await _count(migrated_dsn)
+        await asyncio.sleep(1.2)
+        assert await _count(migrated_dsn) == seen == 1
