@@ -7,8 +7,7 @@ import hashlib
 import logging
 import re
 import uuid
-from collections.abc import AsyncIterator, Mapping, Sequence
-from contextlib import AbstractAsyncContextManager, asynccontextmanager
+from collections.abc import Mapping, Sequence
 from datetime import datetime, timedelta
 from types import TracebackType
 from typing import Any, NamedTuple
@@ -29,9 +28,10 @@ from ..errors import (
     MemoryStoreError,
 )
 from . import _inputs as inp
+from ._checked import CheckedConnection
 from ._embedder import Embedder
 from ._filters import Params, compile_filter
-from ._leases import Leases
+from ._leases import Borrowed, Leases
 from ._models import AccessLogRecord, AccessStat, Collection, MemoryEntry, SearchHit
 from ._rows import distance_then_id, entry_from_row, hits_from_rows
 from ._search import choose_settings, parse_version
@@ -167,7 +167,7 @@ class MemoryStore:
         self._pgvector_version = ""
         self._ext_schema = "public"
         self._codec_ready: dict[int, Any] = {}
-        self._leases: Leases | None = None
+        self._source: Leases | Borrowed | None = None  # where operations get connections
 
     # -- lifecycle --------------------------------------------------------------------------
     async def __aenter__(self) -> MemoryStore:
@@ -210,7 +210,10 @@ class MemoryStore:
                 raise DatabaseConnectionError(
                     f"cannot connect to {redact(self._dsn)}: {redact(str(exc))}"
                 ) from None
-            self._leases = Leases(self._pool, self._max_connections)
+            self._source = Leases(self._pool, self._max_connections, redact(self._dsn))
+        else:
+            assert self._pool is not None
+            self._source = Borrowed(self._pool, self._ensure_codec)
         try:
             await self._discover(dims)
         except BaseException:
@@ -266,9 +269,9 @@ class MemoryStore:
     async def close(self) -> None:
         """Close the pool if the store opened it; a borrowed pool stays open."""
         self._sql = None
-        if self._leases is not None:
-            leases, self._leases = self._leases, None
-            await leases.close()
+        source, self._source = self._source, None
+        if isinstance(source, Leases):
+            await source.close()
         if self._owns_pool and self._pool is not None:
             pool, self._pool = self._pool, None
             await pool.close()
@@ -286,18 +289,16 @@ class MemoryStore:
         """Whether the server's pgvector (0.8+) has iterative index scans (found at open)."""
         return self._iterative
 
-    def _connect(self) -> AbstractAsyncContextManager[Any]:
-        """A connection with the pgvector codec registered: leased (owned pool) or borrowed."""
-        pool = self._require_pool()
-        if self._leases is not None:
-            return self._leases.connection()
-        return self._borrow(pool)
+    def _connect(self, read_only: bool = False) -> CheckedConnection:
+        """A connection with the pgvector codec registered: leased (owned pool) or borrowed.
 
-    @asynccontextmanager
-    async def _borrow(self, pool: asyncpg.Pool[Any]) -> AsyncIterator[Any]:
-        async with pool.acquire() as conn:
-            await self._ensure_codec(conn)
-            yield conn
+        A connection the server dropped is replaced before a statement is sent; ``read_only``
+        operations are also re-run once when it is lost while they run (see ``_checked``).
+        """
+        self._require_pool()
+        if self._source is None:
+            raise MemoryStoreError("the store is not open: use `async with store:`")
+        return self._source.connection(read_only)
 
     async def _ensure_codec(self, conn: Any) -> None:
         # A borrowed pool's connections get the codec on first use. They are told apart by
@@ -341,7 +342,7 @@ class MemoryStore:
     async def list_collections(self) -> list[Collection]:
         """All collections by name, each with its number of live (unexpired) entries."""
         _, sql, _ = self._require()
-        async with self._connect() as conn:
+        async with self._connect(read_only=True) as conn:
             rows = await conn.fetch(sql.collection_list)
         return [_collection(r) for r in rows]
 
@@ -619,7 +620,7 @@ class MemoryStore:
         """The entry with this id, or None when there is none or it has expired."""
         _, sql, _ = self._require()
         eid = inp.to_uuid(entry_id)
-        async with self._connect() as conn:
+        async with self._connect(read_only=True) as conn:
             row = await conn.fetchrow(sql.get, eid)
         return None if row is None else entry_from_row(row, row["collection"])
 
@@ -735,7 +736,7 @@ class MemoryStore:
         logged = None
         if request.log:
             logged = _LogContext(request.session_id, query, vector, self.log_query_text)
-        async with self._connect() as conn:
+        async with self._connect(read_only=logged is None) as conn:
             rows = await self._search_rows(conn, request, vector, logged)
         return hits_from_rows(rows, request.collection, request.threshold)
 
@@ -812,7 +813,7 @@ class MemoryStore:
             vector = pack_vector(query, dims, what="query vector")
         text, args = self._statement(request, vector, exact, None)
         explain = "EXPLAIN (ANALYZE, BUFFERS) " if analyze else "EXPLAIN "
-        async with self._connect() as conn:
+        async with self._connect(read_only=True) as conn:
             rows = await conn.fetch(explain + text, *args)
         # The query vector is inlined in the plan as a 1536-number literal: abbreviate it.
         return _LONG_VECTOR.sub("'[...]'", "\n".join(r[0] for r in rows))
@@ -827,7 +828,7 @@ class MemoryStore:
         if since is not None:
             since = inp.check_aware(since, "since")
         limit = inp.check_int(limit, "limit", 1, 100_000)
-        async with self._connect() as conn:
+        async with self._connect(read_only=True) as conn:
             rows = await conn.fetch(sql.most_accessed, collection, since, limit)
         return [
             AccessStat(
@@ -857,7 +858,7 @@ class MemoryStore:
         if since is not None:
             since = inp.check_aware(since, "since")
         limit = inp.check_int(limit, "limit", 1, 100_000)
-        async with self._connect() as conn:
+        async with self._connect(read_only=True) as conn:
             rows = await conn.fetch(sql.access_records, eid, collection, session_id, since, limit)
         return [
             AccessLogRecord(
