@@ -3,31 +3,44 @@
 A filter is a dict. ``{"key": value}`` is equality; dotted keys (``"a.b"``) reach into nested
 objects; ``{"key": {"$op": value, ...}}`` applies operators (several operators, or several keys,
 mean AND); ``$and`` / ``$or`` take lists of filters and ``$not`` one filter. Field operators:
-``$eq $ne $in $nin $gt $gte $lt $lte $exists``.
+``$eq $ne $in $nin $gt $gte $lt $lte $exists``. docs/memory.md defines the semantics; every
+operator reads a key the same way: each segment of a dotted key is an object key, never an array
+position, so ``"a.0"`` names key ``"0"`` of object ``a`` and does not exist when ``a`` is an array.
 
 Equality compiles to ``metadata @> $n::jsonb`` containment so a GIN ``jsonb_path_ops`` index can
-serve it. Keys and values only ever travel as bind parameters (paths as ``text[]``): nothing from a
-filter is spliced into the SQL text, whose only variable parts are placeholders this module numbers.
-Every fragment is a non-NULL boolean, so ``$not`` and ``$ne`` behave (a missing key is "not equal").
+serve it (containment only descends through object keys, which is the path rule above). Other
+operators read the value with ``->`` and a ``text`` parameter per segment, which also only follows
+object keys. Keys and values only ever travel as bind parameters: nothing from a filter is spliced
+into the SQL text, whose only variable parts are placeholders this module numbers. Every fragment
+is a non-NULL boolean, so ``$not``, ``$ne`` and ``$nin`` behave (a missing key is "not equal").
 """
 
 from __future__ import annotations
 
 import json
 import math
-from collections.abc import Mapping
+from collections.abc import Callable, Mapping
 from datetime import date, datetime
 from typing import Any
 
 from ..errors import FilterError
 
-MAX_DEPTH = 16
-MAX_CONDITIONS = 500
+# Limits (docs/memory.md lists them): a filter is a query, so generous bounds that no real one
+# reaches keep hostile or runaway input from costing more than a clear error.
+MAX_DEPTH = 16  # $and / $or / $not inside each other
+MAX_CONDITIONS = 500  # field conditions in one filter (an $in list is one)
 MAX_KEY_SEGMENTS = 16
 MAX_SEGMENT_LENGTH = 255
+MAX_VALUE_DEPTH = 32  # arrays / objects inside each other within one value
+MAX_INT_DIGITS = 1000
+MAX_IN_VALUES = 10_000  # values in one $in / $nin list
+MAX_FILTER_CHARS = 4_000_000  # keys, strings and digits of the whole filter
+# $in lists up to this long also get a containment test that the GIN index can serve; longer
+# ones are looked up by hash only (an index scan per value would cost more than it saves).
+MAX_INDEXED_IN = 100
 
+_INT_BOUND = 10**MAX_INT_DIGITS
 _COMPARISONS = {"$gt": ">", "$gte": ">=", "$lt": "<", "$lte": "<="}
-_FIELD_OPERATORS = frozenset({"$eq", "$ne", "$in", "$nin", "$exists", *_COMPARISONS})
 _LOGICAL = frozenset({"$and", "$or", "$not"})
 
 
@@ -47,47 +60,6 @@ def _is_scalar(value: object) -> bool:
     return value is None or isinstance(value, (str, int, float, bool))
 
 
-def _check_value(value: object, where: str) -> None:
-    if isinstance(value, float) and not math.isfinite(value):
-        raise FilterError(f"{where}: {value!r} has no JSON form; use a finite number")
-    if isinstance(value, str):
-        if "\x00" in value:
-            raise FilterError(f"{where}: strings cannot contain NUL bytes")
-    elif isinstance(value, Mapping):
-        for k, v in value.items():
-            if not isinstance(k, str) or "\x00" in k:
-                raise FilterError(f"{where}: object keys must be strings without NUL bytes")
-            _check_value(v, where)
-    elif isinstance(value, (list, tuple)):
-        for v in value:
-            _check_value(v, where)
-    elif not _is_scalar(value):
-        raise FilterError(f"{where}: {type(value).__name__} is not a JSON value")
-
-
-def _path(key: object) -> list[str]:
-    if not isinstance(key, str):
-        raise FilterError(f"filter keys must be strings, got {key!r}")
-    if not key:
-        raise FilterError("filter keys cannot be empty")
-    if key.startswith("$"):
-        raise FilterError(
-            f"unknown operator {key!r} (logical operators: $and, $or, $not; "
-            "field operators go inside a key: {'key': {'$gt': 1}})"
-        )
-    if "\x00" in key:
-        raise FilterError("filter keys cannot contain NUL bytes")
-    segments = key.split(".")
-    if len(segments) > MAX_KEY_SEGMENTS:
-        raise FilterError(f"filter key {key!r} is nested deeper than {MAX_KEY_SEGMENTS} levels")
-    for s in segments:
-        if not s:
-            raise FilterError(f"filter key {key!r} has an empty segment")
-        if len(s) > MAX_SEGMENT_LENGTH:
-            raise FilterError(f"a segment of filter key is longer than {MAX_SEGMENT_LENGTH}")
-    return segments
-
-
 # Compact JSON; one encoder for all (json.dumps with separators builds a new one per call).
 _to_json = json.JSONEncoder(separators=(",", ":")).encode
 
@@ -99,17 +71,140 @@ def _nest(path: list[str], value: object) -> str:
     return _to_json(doc)
 
 
+class _Path:
+    """SQL expressions for the value at a key: as ``jsonb`` (NULL when missing) and as text.
+
+    The segments become ``text`` parameters the first time an expression is asked for (equality
+    needs none: its containment document carries the key).
+    """
+
+    def __init__(self, segments: list[str], column: str, params: Params) -> None:
+        self.segments = segments
+        self._column = column
+        self._params = params
+        self._exprs: tuple[str, str] | None = None
+
+    def _build(self) -> tuple[str, str]:
+        if self._exprs is None:
+            steps = [self._params.add(s) + "::text" for s in self.segments]
+            parent = self._column + "".join(f" -> {p}" for p in steps[:-1])
+            # ``jsonb -> text`` reads an object's key and is NULL on anything else (arrays too).
+            self._exprs = (f"({parent} -> {steps[-1]})", f"({parent} ->> {steps[-1]})")
+        return self._exprs
+
+    @property
+    def value(self) -> str:
+        return self._build()[0]
+
+    @property
+    def text(self) -> str:
+        return self._build()[1]
+
+
 class _Compiler:
     def __init__(self, column: str, params: Params) -> None:
         self.column = column
         self.params = params
         self.conditions = 0
+        self.chars = 0
+        self.operators: dict[str, Callable[[_Path, str, Any], str]] = {
+            "$eq": self.equal,
+            "$ne": lambda path, key, arg: f"(NOT {self.equal(path, key, arg)})",
+            "$in": self.member,
+            "$nin": lambda path, key, arg: f"(NOT {self.member(path, key, arg)})",
+            "$exists": self.exists,
+            **{op: self._comparison(op) for op in _COMPARISONS},
+        }
 
+    # -- checks ----------------------------------------------------------------------------------
     def _count(self) -> None:
         self.conditions += 1
         if self.conditions > MAX_CONDITIONS:
-            raise FilterError(f"filter has more than {MAX_CONDITIONS} conditions")
+            raise FilterError(
+                f"filter has more than {MAX_CONDITIONS} conditions; "
+                "use $in for many values of one key"
+            )
 
+    def _string(self, text: str, what: str) -> None:
+        self.chars += len(text)
+        if self.chars > MAX_FILTER_CHARS:
+            raise FilterError(
+                f"filter is larger than {MAX_FILTER_CHARS:,} characters of keys and values; "
+                "narrow it, or store what it selects on as a metadata key and filter on that"
+            )
+        if "\x00" in text:
+            raise FilterError(f"{what}: strings and keys cannot contain NUL bytes")
+        if not text.isascii():
+            try:
+                text.encode("utf-8")
+            except UnicodeEncodeError:
+                raise FilterError(
+                    f"{what}: a string is not valid Unicode (lone surrogate)"
+                ) from None
+
+    def _number(self, value: int | float, what: str) -> None:
+        if isinstance(value, float):
+            if not math.isfinite(value):
+                raise FilterError(f"{what}: {value!r} has no JSON form; use a finite number")
+            self.chars += 24
+        elif isinstance(value, int) and not isinstance(value, bool):
+            if not -_INT_BOUND < value < _INT_BOUND:
+                raise FilterError(
+                    f"{what}: an integer has more than {MAX_INT_DIGITS} digits; "
+                    "compare with a shorter number"
+                )
+            self.chars += value.bit_length() // 3 + 1  # about its decimal digits, without str()
+
+    def check_value(self, value: object, where: str) -> None:
+        """Refuse what jsonb cannot hold and what exceeds the limits (iteratively: no recursion)."""
+        stack: list[tuple[object, int]] = [(value, 0)]
+        while stack:
+            item, depth = stack.pop()
+            if isinstance(item, str):
+                self._string(item, where)
+            elif isinstance(item, (int, float)):
+                self._number(item, where)
+            elif item is None:
+                continue
+            elif isinstance(item, (Mapping, list, tuple)):
+                if depth >= MAX_VALUE_DEPTH:
+                    raise FilterError(
+                        f"{where}: a value is nested deeper than {MAX_VALUE_DEPTH} levels "
+                        "of arrays and objects; compare with a shallower value or a dotted key"
+                    )
+                if isinstance(item, Mapping):
+                    for k, v in item.items():
+                        if not isinstance(k, str):
+                            raise FilterError(f"{where}: object keys must be strings, got {k!r}")
+                        self._string(k, where)
+                        stack.append((v, depth + 1))
+                else:
+                    stack.extend((v, depth + 1) for v in item)
+            else:
+                raise FilterError(f"{where}: {type(item).__name__} is not a JSON value")
+
+    def path(self, key: object) -> _Path:
+        if not isinstance(key, str):
+            raise FilterError(f"filter keys must be strings, got {key!r}")
+        if not key:
+            raise FilterError("filter keys cannot be empty")
+        if key.startswith("$"):
+            raise FilterError(
+                f"unknown operator {key!r} (logical operators: $and, $or, $not; "
+                "field operators go inside a key: {'key': {'$gt': 1}})"
+            )
+        self._string(key, "filter key")
+        segments = key.split(".")
+        if len(segments) > MAX_KEY_SEGMENTS:
+            raise FilterError(f"filter key {key!r} is nested deeper than {MAX_KEY_SEGMENTS} levels")
+        for s in segments:
+            if not s:
+                raise FilterError(f"filter key {key!r} has an empty segment")
+            if len(s) > MAX_SEGMENT_LENGTH:
+                raise FilterError(f"a segment of filter key is longer than {MAX_SEGMENT_LENGTH}")
+        return _Path(segments, self.column, self.params)
+
+    # -- filters ---------------------------------------------------------------------------------
     def filter(self, node: object, depth: int) -> str:
         if depth > MAX_DEPTH:
             raise FilterError(f"filter is nested deeper than {MAX_DEPTH} levels")
@@ -120,7 +215,7 @@ class _Compiler:
             if isinstance(key, str) and key in _LOGICAL:
                 parts.append(self.logical(key, value, depth))
             else:
-                parts.append(self.field(_path(key), key, value))
+                parts.append(self.field(key, value))
         if not parts:
             return "TRUE"
         return parts[0] if len(parts) == 1 else "(" + " AND ".join(parts) + ")"
@@ -133,52 +228,80 @@ class _Compiler:
         joiner = " AND " if op == "$and" else " OR "
         return "(" + joiner.join(self.filter(v, depth + 1) for v in value) + ")"
 
-    def field(self, path: list[str], key: str, value: object) -> str:
-        if isinstance(value, Mapping) and any(
-            isinstance(k, str) and k.startswith("$") for k in value
+    def field(self, key: object, value: object) -> str:
+        path = self.path(key)
+        assert isinstance(key, str)
+        if not (
+            isinstance(value, Mapping)
+            and any(isinstance(k, str) and k.startswith("$") for k in value)
         ):
-            if not all(isinstance(k, str) and k.startswith("$") for k in value):
-                raise FilterError(
-                    f"filter for {key!r} mixes operators and plain keys; "
-                    "use 'a.b' for nested keys or only $-operators"
-                )
-            parts = [self.operator(path, key, op, arg) for op, arg in value.items()]
-            return parts[0] if len(parts) == 1 else "(" + " AND ".join(parts) + ")"
-        return self.equal(path, key, value)
+            return self.equal(path, key, value)
+        if not all(isinstance(k, str) and k.startswith("$") for k in value):
+            raise FilterError(
+                f"filter for {key!r} mixes operators and plain keys; "
+                "use 'a.b' for nested keys or only $-operators"
+            )
+        parts = []
+        for op, arg in value.items():
+            compile_op = self.operators.get(op)
+            if compile_op is None:
+                known = ", ".join(sorted(self.operators))
+                raise FilterError(f"unknown operator {op!r} for {key!r}; known: {known}")
+            parts.append(compile_op(path, key, arg))
+        return parts[0] if len(parts) == 1 else "(" + " AND ".join(parts) + ")"
 
-    def path_param(self, path: list[str]) -> str:
-        return self.params.add(path) + "::text[]"
+    # -- field operators -------------------------------------------------------------------------
+    def contains(self, path: _Path, value: object) -> str:
+        """``metadata @> {"a": {"b": value}}``: true when the key holds ``value`` (the index's form)."""
+        return f"{self.column} @> {self.params.add(_nest(path.segments, value))}::jsonb"
 
-    def equal(self, path: list[str], key: str, value: object) -> str:
+    def equal(self, path: _Path, key: str, value: object) -> str:
         self._count()
-        _check_value(value, f"filter {key!r}")
-        contains = f"{self.column} @> {self.params.add(_nest(path, value))}::jsonb"
+        self.check_value(value, f"filter {key!r}")
         if _is_scalar(value):
-            return contains
+            return self.contains(path, value)
         # Containment of an object or array is "includes", not "equals": keep @> for the index and
-        # add the exact comparison.
-        exact = (
-            f"{self.column} #> {self.path_param(path)} = {self.params.add(_to_json(value))}::jsonb"
-        )
-        return f"({contains} AND {exact})"
+        # add the exact comparison (never NULL here: containment found the key).
+        contains, found = self.contains(path, value), path.value
+        return f"({contains} AND {found} = {self.params.add(_to_json(value))}::jsonb)"
 
-    def member(self, path: list[str], key: str, values: object) -> str:
+    def member(self, path: _Path, key: str, values: object) -> str:
         if not isinstance(values, (list, tuple)):
             raise FilterError(f"$in / $nin for {key!r} take a list of values")
+        if len(values) > MAX_IN_VALUES:
+            raise FilterError(
+                f"$in / $nin for {key!r} has more than {MAX_IN_VALUES} values; "
+                "split the search, or tag the entries with a metadata key and filter on that"
+            )
         self._count()
-        _check_value(list(values), f"filter {key!r}")
+        for v in values:
+            self.check_value(v, f"filter {key!r}")
         if not values:
             return "FALSE"
-        if all(_is_scalar(v) for v in values):
-            docs = [_nest(path, v) for v in values]
-            return f"{self.column} @> ANY({self.params.add(docs)}::jsonb[])"
-        encoded = [_to_json(v) for v in values]
-        return (
-            f"COALESCE({self.column} #> {self.path_param(path)} = "
-            f"ANY({self.params.add(encoded)}::jsonb[]), FALSE)"
-        )
+        # The values travel as one array and become a hashed sub-plan: one lookup per row, however
+        # long the list (``= ANY(array)`` compares each value in turn under a generic plan).
+        # Equal values always match by hash: jsonb hashes numbers by value (1 and 1.0 alike).
+        found = path.value
+        listed = self.params.add([_to_json(v) for v in values])
+        test = f"COALESCE({found} IN (SELECT unnest({listed}::jsonb[])), FALSE)"
+        if len(values) > MAX_INDEXED_IN:
+            return test
+        # Equality implies containment: the redundant test lets the GIN index find candidates when
+        # the conditions are not CASE-wrapped (exact searches); it comes second, so an index scan
+        # that meets the hash test first never pays for it on rows that do not match.
+        docs = self.params.add([_nest(path.segments, v) for v in values])
+        return f"({test} AND {self.column} @> ANY({docs}::jsonb[]))"
 
-    def compare(self, path: list[str], key: str, op: str, value: object) -> str:
+    def exists(self, path: _Path, key: str, arg: object) -> str:
+        if not isinstance(arg, bool):
+            raise FilterError(f"$exists for {key!r} takes true or false, got {arg!r}")
+        self._count()
+        return f"({path.value} {'IS NOT NULL' if arg else 'IS NULL'})"
+
+    def _comparison(self, op: str) -> Callable[[_Path, str, Any], str]:
+        return lambda path, key, arg: self.compare(op, path, key, arg)
+
+    def compare(self, op: str, path: _Path, key: str, value: object) -> str:
         self._count()
         sql_op = _COMPARISONS[op]
         if isinstance(value, (datetime, date)):
@@ -187,44 +310,22 @@ class _Compiler:
             raise FilterError(
                 f"{op} for {key!r} needs a number, a string or a datetime, got {value!r}"
             )
-        _check_value(value, f"filter {key!r}")
-        p = self.path_param(path)
+        self.check_value(value, f"filter {key!r}")
         # CASE (not AND) guarantees the type test runs before the cast: numbers compare as
         # numbers, strings byte-wise (COLLATE "C", so ISO dates order correctly); other JSON
-        # types never match.
+        # types, and a missing key, never match.
+        found, text = path.value, path.text
         if isinstance(value, str):
             v = self.params.add(value)
             return (
-                f"(CASE WHEN jsonb_typeof({self.column} #> {p}) = 'string' THEN "
-                f'({self.column} #>> {p}) COLLATE "C" {sql_op} {v}::text COLLATE "C" '
-                "ELSE FALSE END)"
+                f"(CASE WHEN jsonb_typeof({found}) = 'string' THEN "
+                f'{text} COLLATE "C" {sql_op} {v}::text COLLATE "C" ELSE FALSE END)'
             )
         v = self.params.add(str(value))
         return (
-            f"(CASE WHEN jsonb_typeof({self.column} #> {p}) = 'number' THEN "
-            f"({self.column} #>> {p})::numeric {sql_op} {v}::numeric ELSE FALSE END)"
+            f"(CASE WHEN jsonb_typeof({found}) = 'number' THEN "
+            f"{found}::numeric {sql_op} {v}::numeric ELSE FALSE END)"
         )
-
-    def operator(self, path: list[str], key: str, op: str, arg: object) -> str:
-        if op not in _FIELD_OPERATORS:
-            raise FilterError(
-                f"unknown operator {op!r} for {key!r}; known: {', '.join(sorted(_FIELD_OPERATORS))}"
-            )
-        if op == "$eq":
-            return self.equal(path, key, arg)
-        if op == "$ne":
-            return f"(NOT {self.equal(path, key, arg)})"
-        if op == "$in":
-            return self.member(path, key, arg)
-        if op == "$nin":
-            return f"(NOT {self.member(path, key, arg)})"
-        if op == "$exists":
-            if not isinstance(arg, bool):
-                raise FilterError(f"$exists for {key!r} takes true or false, got {arg!r}")
-            self._count()
-            test = "IS NOT NULL" if arg else "IS NULL"
-            return f"({self.column} #> {self.path_param(path)} {test})"
-        return self.compare(path, key, op, arg)
 
 
 def compile_filter(
@@ -233,7 +334,7 @@ def compile_filter(
     """Compile ``filter`` to a boolean SQL fragment over ``column``; bind values go to ``params``.
 
     ``column`` is SQL text chosen by the caller (never user input). Raises FilterError, naming
-    the key or operator, for anything malformed.
+    the key or operator, for anything malformed or over a limit, before anything is sent.
     """
     if filter is None:
         return "TRUE"
