@@ -16,8 +16,8 @@ from typing import Any, Union, cast
 
 import asyncpg
 
-from ._redact import redact, secrets_of
-from .errors import ConfigurationError, DatabaseConnectionError
+from ._redact import redact, redact_dsn, secrets_of
+from .errors import ConfigurationError, DatabaseConnectionError, SamDbError
 
 #: What the migration API accepts as its database.
 Target = Union[str, asyncpg.Connection, "asyncpg.Pool[Any]"]
@@ -28,12 +28,47 @@ def application_name(purpose: str) -> str:
     return f"sam_db {purpose} {socket.gethostname()}:{os.getpid()}"[:63]
 
 
+def connect_error(exc: Exception, dsn: str) -> SamDbError:
+    """The typed error for a failure to connect to ``dsn``; no secret of ``dsn`` is in its text.
+
+    The one place where the driver's and the OS's errors about a DSN are translated (the engine,
+    the CLI and MemoryStore's own pool all come here). Callers raise the result OUTSIDE their
+    ``except`` block: ``raise ... from None`` only hides ``__context__``, which still holds the
+    driver's error and, in it, the DSN or a fragment of its password.
+    """
+    secrets = secrets_of(dsn)
+    shown = redact_dsn(dsn, secrets)
+    said = redact(str(exc), secrets) or type(exc).__name__
+    if isinstance(exc, asyncpg.InvalidPasswordError):
+        return DatabaseConnectionError(
+            f"PostgreSQL refused the login for {shown}: {exc.__class__.__name__}. "
+            "Check the user and password in the DSN (or PGPASSWORD / ~/.pgpass)."
+        )
+    if isinstance(exc, asyncpg.InvalidCatalogNameError):
+        return DatabaseConnectionError(
+            f"the database in {shown} does not exist ({said}); create it first "
+            "(createdb NAME, or CREATE DATABASE) or fix the DSN"
+        )
+    if isinstance(exc, asyncpg.PostgresError):
+        return DatabaseConnectionError(f"PostgreSQL refused the connection to {shown}: {said}")
+    if isinstance(exc, (OSError, asyncio.TimeoutError)):
+        return DatabaseConnectionError(
+            f"cannot reach PostgreSQL at {shown}: {said}. "
+            "Is the server running and the host/port (or socket directory) right?"
+        )
+    if isinstance(exc, (ValueError, TypeError, OverflowError, asyncpg.ClientConfigurationError)):
+        # Malformed DSNs: a bad port (ValueError, or OverflowError when out of range), a broken
+        # IPv6 host, an unknown scheme or option. Their text may quote a piece of the DSN.
+        return ConfigurationError(
+            f"invalid DSN {shown}: {said}. Expected postgresql://user:password@host:port/database"
+        )
+    return DatabaseConnectionError(f"cannot connect to {shown}: {type(exc).__name__}: {said}")
+
+
 async def connect(dsn: str, *, purpose: str, timeout: float = 10.0) -> asyncpg.Connection:
-    """Open a connection to ``dsn``, turning every failure into a :class:`DatabaseConnectionError`."""
+    """Open a connection to ``dsn``, turning every failure into a typed :class:`SamDbError`."""
     if not isinstance(dsn, str) or not dsn.strip():
         raise ConfigurationError("the DSN is empty: pass postgresql://user:password@host:port/db")
-    secrets = secrets_of(dsn)
-    shown = redact(dsn, secrets)
     try:
         conn: asyncpg.Connection = await asyncpg.connect(
             dsn,
@@ -41,32 +76,19 @@ async def connect(dsn: str, *, purpose: str, timeout: float = 10.0) -> asyncpg.C
             statement_cache_size=0,
             server_settings={"application_name": application_name(purpose)},
         )
-    except asyncpg.InvalidPasswordError as exc:
-        raise DatabaseConnectionError(
-            f"PostgreSQL refused the login for {shown}: {exc.__class__.__name__}. "
-            "Check the user and password in the DSN (or PGPASSWORD / ~/.pgpass)."
-        ) from None
-    except asyncpg.InvalidCatalogNameError as exc:
-        raise DatabaseConnectionError(
-            f"the database in {shown} does not exist ({redact(str(exc), secrets)}); create it first "
-            "(createdb NAME, or CREATE DATABASE) or fix the DSN"
-        ) from None
-    except asyncpg.PostgresError as exc:
-        raise DatabaseConnectionError(
-            f"PostgreSQL refused the connection to {shown}: {redact(str(exc), secrets)}"
-        ) from None
-    except (OSError, asyncio.TimeoutError) as exc:
-        raise DatabaseConnectionError(
-            f"cannot reach PostgreSQL at {shown}: {redact(str(exc), secrets) or type(exc).__name__}. "
-            "Is the server running and the host/port (or socket directory) right?"
-        ) from None
-    except (ValueError, TypeError) as exc:
-        # asyncpg raises these for malformed DSNs; their text may quote the DSN itself.
-        raise ConfigurationError(
-            f"invalid DSN {shown}: {redact(str(exc), secrets)}. "
-            "Expected postgresql://user:password@host:port/database"
-        ) from None
-    return conn
+        return conn
+    except Exception as exc:  # every failure is translated; cancellation passes through
+        error = connect_error(exc, dsn)
+    raise error  # outside the except block: no __context__ holding the driver's error
+
+
+async def create_pool(dsn: str, **options: Any) -> asyncpg.Pool[Any]:
+    """``asyncpg.create_pool(dsn, **options)`` with its failures translated by :func:`connect_error`."""
+    try:
+        return await asyncpg.create_pool(dsn, **options)
+    except Exception as exc:
+        error = connect_error(exc, dsn)
+    raise error
 
 
 class Link:

@@ -1,40 +1,106 @@
-"""Redaction of secrets (DSN passwords) before anything reaches a log line or an error."""
+"""Redaction of secrets (DSN passwords) before anything reaches a log line, a repr or an error.
+
+One rule finds a DSN's password whatever its shape, so that every place a DSN can surface (the
+connection errors of the engine and the CLI, ``MemoryStore``'s repr and open) hides the same
+thing: the text between the start of the authority (after ``scheme://``, or after any leading
+slashes when there is no ``scheme://``) and the last ``@`` is the userinfo, and everything after its
+first ``:`` is the password. That deliberately over-reads odd shapes (``sam:pw@host``,
+``//sam:pw@host``, ``postgresql:/sam:pw@host``, an unencoded ``@`` or ``/`` in the password), which
+parsers split in different places. ``password=`` and ``sslpassword=`` in a query string or a
+key/value DSN are secrets too.
+
+A parser can echo a fragment of a password (as a port, a host or a database name), so the pieces
+of a password between delimiters are redacted as well, in their raw and percent-decoded forms.
+"""
 
 from __future__ import annotations
 
 import re
 from urllib.parse import unquote
 
-# URL userinfo up to the LAST '@': an unencoded password may hold '@', '/', '?', '#', ' '.
-_URL_PASSWORD = re.compile(r"(?P<head>[a-z][a-z0-9+.\-]*://[^:/@\s]*:)(?P<pw>.*)(?P<at>@)", re.I)
-_KV_PASSWORD = re.compile(r"(?P<head>\bpassword\s*=\s*)(?P<pw>'(?:[^'\\]|\\.)*'|\S+)", re.I)
-_QUERY_PASSWORD = re.compile(r"(?P<head>[?&]password=)(?P<pw>[^&\s]*)", re.I)
-_SPLIT = re.compile(r"[@/?#:\s&=]+")
+#: Pieces of a password shorter than this are not redacted on their own (they would match too much).
+MIN_PIECE = 3
+_MASK = "***"
+
+_AUTHORITY_START = re.compile(r"\s*(?:[A-Za-z][A-Za-z0-9+.\-]*://|/*)")
+# In free text (a foreign error message), a URL's userinfo up to the LAST '@' on the line.
+_URL_PASSWORD = re.compile(
+    r"(?P<head>(?:\b[a-z][a-z0-9+.\-]*:)?//[^:/@\s]*:)(?P<pw>[^\n]*)(?P<at>@)", re.I
+)
+# A password value runs on over '&' and blanks unless a new ``name=`` parameter follows them.
+_MORE = r"(?![A-Za-z_][A-Za-z0-9_]*\s*=)"
+_KV_PASSWORD = re.compile(
+    r"(?P<head>(?<![\w.?&])(?:ssl)?password\s*=\s*)"
+    rf"(?P<pw>'(?:[^'\\]|\\.)*'?|(?:\S|\s+{_MORE})+)",
+    re.I,
+)
+_QUERY_PASSWORD = re.compile(
+    rf"(?P<head>[?&](?:ssl)?password=)(?P<pw>(?:[^&\s]|[&\s]+{_MORE})*)", re.I
+)
+# What a parser may cut a password at, or escape when it quotes it (repr, JSON).
+_SPLIT = re.compile(r"[^\w.\-~+!$*()]+")
+
+
+def _userinfo(dsn: str) -> tuple[int, int, int] | None:
+    """Offsets of (authority start, first ':' of the userinfo, last '@') in ``dsn``, if any."""
+    start = _AUTHORITY_START.match(dsn)
+    begin = start.end() if start else 0
+    at = dsn.rfind("@", begin)
+    if at < 0:
+        return None
+    colon = dsn.find(":", begin, at)
+    if colon < 0:
+        return None
+    return begin, colon, at
+
+
+def passwords_of(dsn: str) -> list[str]:
+    """Every text of ``dsn`` that may be a password (userinfo, query, key/value), raw as written."""
+    found: list[str] = []
+    span = _userinfo(dsn)
+    if span is not None and span[2] > span[1] + 1:
+        found.append(dsn[span[1] + 1 : span[2]])
+    for pattern in (_QUERY_PASSWORD, _KV_PASSWORD):
+        found.extend(m["pw"] for m in pattern.finditer(dsn) if m["pw"])
+    return found
 
 
 def password_of(dsn: str) -> str | None:
-    """The password written in ``dsn`` (URL userinfo or ``password=``), raw as written."""
-    for pattern in (_URL_PASSWORD, _QUERY_PASSWORD, _KV_PASSWORD):
-        m = pattern.search(dsn)
-        if m and m["pw"]:
-            return m["pw"]
-    return None
+    """The first password found in ``dsn`` (see :func:`passwords_of`), raw as written."""
+    found = passwords_of(dsn)
+    return found[0] if found else None
 
 
 def secrets_of(dsn: str) -> list[str]:
-    """The password of ``dsn`` and the pieces a parser may have cut it into (longest first)."""
-    pw = password_of(dsn)
-    if not pw:
-        return []
-    pieces = {pw, unquote(pw), pw.strip("'")}
-    pieces.update(p for p in _SPLIT.split(pw) if len(p) >= 3)
+    """The passwords of ``dsn`` and the pieces a parser may cut them into (longest first)."""
+    pieces: set[str] = set()
+    for pw in passwords_of(dsn):
+        for form in {pw, unquote(pw), pw.strip("'"), unquote(pw.strip("'"))}:
+            pieces.add(form)
+            pieces.update(p for p in _SPLIT.split(form) if len(p) >= MIN_PIECE)
     return sorted((p for p in pieces if p), key=len, reverse=True)
 
 
 def redact(text: str, secrets: list[str] | tuple[str, ...] = ()) -> str:
-    """Replace every password in ``text`` (URL userinfo, ``password=`` pairs, ``secrets``) with ``***``."""
+    """``text`` with ``secrets`` and anything shaped like a password (URL userinfo, ``password=``)
+    replaced by ``***``. Pass ``secrets_of(dsn)`` whenever the DSN is known."""
     for secret in secrets:
-        text = text.replace(secret, "***")
-    text = _URL_PASSWORD.sub(lambda m: m["head"] + ("***" if m["pw"] else "") + m["at"], text)
-    text = _QUERY_PASSWORD.sub(lambda m: m["head"] + "***", text)
-    return _KV_PASSWORD.sub(lambda m: m["head"] + "***", text)
+        text = text.replace(secret, _MASK)
+    text = _URL_PASSWORD.sub(lambda m: m["head"] + (_MASK if m["pw"] else "") + m["at"], text)
+    text = _QUERY_PASSWORD.sub(lambda m: m["head"] + _MASK, text)
+    return _KV_PASSWORD.sub(lambda m: m["head"] + _MASK, text)
+
+
+def redact_dsn(dsn: str, secrets: list[str] | tuple[str, ...] | None = None) -> str:
+    """``dsn`` as it may be shown: its password (whatever the DSN's shape) replaced by ``***``."""
+    if secrets is None:
+        secrets = secrets_of(dsn)
+    span = _userinfo(dsn)
+    if span is not None and span[2] > span[1] + 1:
+        dsn = dsn[: span[1] + 1] + _MASK + dsn[span[2] :]
+    return redact(dsn, secrets)
+
+
+def redact_in(text: str, dsn: str) -> str:
+    """``text`` (say, a driver's error message about ``dsn``) without any secret of ``dsn``."""
+    return redact(text, secrets_of(dsn))

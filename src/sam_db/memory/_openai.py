@@ -150,6 +150,12 @@ class OpenAIEmbedder:
                     "no OpenAI API key: set OPENAI_API_KEY or pass api_key= "
                     "(for a local server that needs none, pass any placeholder)"
                 )
+            if not (key.isascii() and key.isprintable()) or any(c.isspace() for c in key):
+                # Never quoted: HTTP would reject it as a header, echoing it in its error.
+                raise ConfigurationError(
+                    "the OpenAI API key holds a space, a control or a non-ASCII character: "
+                    "check OPENAI_API_KEY / api_key= (a stray newline from a file?)"
+                )
             self._client = openai.AsyncOpenAI(
                 api_key=key, base_url=base_url, max_retries=0, timeout=self.timeout
             )
@@ -254,12 +260,15 @@ class OpenAIEmbedder:
                     continue
                 status = getattr(exc, "status_code", None)
                 tried = f" after {attempt + 1} attempts" if self._retryable(exc) else ""
-                raise EmbeddingError(
+                failure = EmbeddingError(
                     f"embedding {where} with {self.model} failed{tried}: "
                     f"{type(exc).__name__}"
                     + (f" (HTTP {status})" if status else "")
                     + f": {self._redact(str(exc))}"
-                ) from None
+                )
+            # Raised outside the except block, so that no __context__ keeps the SDK's error
+            # (which may quote the API key).
+            raise failure
         data = sorted(response.data, key=lambda d: d.index)
         if len(data) != len(batch):
             raise EmbeddingError(

@@ -15,12 +15,12 @@ from typing import Any, NamedTuple
 import asyncpg
 from pgvector.asyncpg import register_vector
 
-from .._redact import redact
+from .._connect import create_pool
+from .._redact import redact_dsn
 from ..errors import (
     BatchWriteError,
     CollectionNotFoundError,
     ConfigurationError,
-    DatabaseConnectionError,
     DimensionMismatchError,
     EmbeddingError,
     EntryNotFoundError,
@@ -198,19 +198,15 @@ class MemoryStore:
             raise ConfigurationError(f"embedder.dimensions must be a positive int, got {dims!r}")
         if self._owns_pool:
             assert self._dsn is not None
-            try:
-                self._pool = await asyncpg.create_pool(
-                    self._dsn,
-                    min_size=1,
-                    max_size=self._max_connections,
-                    init=_init_connection,
-                    reset=_keep_session,
-                )
-            except (OSError, asyncpg.PostgresError, asyncpg.InterfaceError) as exc:
-                raise DatabaseConnectionError(
-                    f"cannot connect to {redact(self._dsn)}: {redact(str(exc))}"
-                ) from None
-            self._source = Leases(self._pool, self._max_connections, redact(self._dsn))
+            # Failures come back typed, without the DSN's password (sam_db._connect).
+            self._pool = await create_pool(
+                self._dsn,
+                min_size=1,
+                max_size=self._max_connections,
+                init=_init_connection,
+                reset=_keep_session,
+            )
+            self._source = Leases(self._pool, self._max_connections, redact_dsn(self._dsn))
         else:
             assert self._pool is not None
             self._source = Borrowed(self._pool, self._ensure_codec)
@@ -876,5 +872,5 @@ class MemoryStore:
         ]
 
     def __repr__(self) -> str:
-        where = "borrowed pool" if not self._owns_pool else redact(self._dsn or "")
+        where = "borrowed pool" if not self._owns_pool else redact_dsn(self._dsn or "")
         return f"MemoryStore({where!r}, embedder={self._embedder!r}, schema={self._schema!r})"
