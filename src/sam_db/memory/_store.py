@@ -483,7 +483,7 @@ class MemoryStore:
             first.setdefault(h, i)
         by_hash: dict[bytes, MemoryEntry] = {}
         # Reads only: nothing is written until every new text's vector is in hand.
-        async with self._connect() as conn:
+        async with self._connect(read_only=True) as conn:
             cid = await conn.fetchval(sql.collection_id, collection)
             rows = [] if cid is None else await conn.fetch(sql.existing_by_hash, cid, list(first))
         expired: dict[bytes, Any] = {}
