@@ -37,6 +37,9 @@ _KV_PASSWORD = re.compile(
 _QUERY_PASSWORD = re.compile(
     rf"(?P<head>[?&](?:ssl)?password=)(?P<pw>(?:[^&\s]|[&\s]+{_MORE})*)", re.I
 )
+# PostgreSQL cuts identifiers (a database or role name) to NAMEDATALEN - 1 bytes.
+_NAME_BYTES = 63
+_QUOTED_NAME = re.compile(r'"(?P<name>[^"]*)"')
 # What a parser may cut a password at, or escape when it quotes it (repr, JSON).
 _SPLIT = re.compile(r"[^\w.\-~+!$*()]+")
 
@@ -81,11 +84,33 @@ def secrets_of(dsn: str) -> list[str]:
     return sorted((p for p in pieces if p), key=len, reverse=True)
 
 
+def _cut_short(text: str, secrets: list[str] | tuple[str, ...]) -> str:
+    """Mask a secret's head left at the end of a quoted name the server cut to NAMEDATALEN-1 bytes.
+
+    A misparsed DSN can send a password fragment as a database or role name; PostgreSQL quotes it
+    back truncated to 63 bytes, so the fragment no longer matches the whole secret.
+    """
+
+    def cut(m: re.Match[str]) -> str:
+        name = m["name"]
+        if len(name.encode()) < _NAME_BYTES - 3:  # a multibyte character may end it early
+            return m[0]
+        for secret in secrets:
+            for k in range(min(len(secret), len(name)) - 1, MIN_PIECE - 1, -1):
+                if name.endswith(secret[:k]):
+                    return f'"{name[:-k]}{_MASK}"'
+        return m[0]
+
+    return _QUOTED_NAME.sub(cut, text)
+
+
 def redact(text: str, secrets: list[str] | tuple[str, ...] = ()) -> str:
     """``text`` with ``secrets`` and anything shaped like a password (URL userinfo, ``password=``)
     replaced by ``***``. Pass ``secrets_of(dsn)`` whenever the DSN is known."""
     for secret in secrets:
         text = text.replace(secret, _MASK)
+    if secrets:
+        text = _cut_short(text, secrets)
     text = _URL_PASSWORD.sub(lambda m: m["head"] + (_MASK if m["pw"] else "") + m["at"], text)
     text = _QUERY_PASSWORD.sub(lambda m: m["head"] + _MASK, text)
     return _KV_PASSWORD.sub(lambda m: m["head"] + _MASK, text)
