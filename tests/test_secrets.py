@@ -414,3 +414,11 @@ def test_openai_errors_never_carry_the_api_key(
     assert isinstance(info.value, (EmbeddingError, ConfigurationError)), repr(info.value)
     _assert_clean(_texts_of(info.value), words, "an OpenAIEmbedder error")
     _assert_records_clean(caplog.records, words)
+
+
+def test_migrated_schema_repr_hides_the_password() -> None:
+    from sam_db.testing import MigratedSchema
+
+    schema = MigratedSchema(f"postgresql://sam:{PASSWORD}@db.example/app", "t_1")
+    assert PASSWORD not in repr(schema)
+    assert "postgresql://sam:***@db.example/app" in repr(schema)

@@ -2,6 +2,8 @@
 
 from __future__ import annotations
 
+from .._redact import redact_dsn
+
 
 class MigratedSchema(str):
     """What ``sam_db_schema`` hands out: the name of a fresh, fully migrated schema.
@@ -25,7 +27,7 @@ class MigratedSchema(str):
         return str.__str__(self)
 
     def __repr__(self) -> str:
-        return f"MigratedSchema(dsn={self.dsn!r}, schema={self.schema!r})"
+        return f"MigratedSchema(dsn={redact_dsn(self.dsn)!r}, schema={self.schema!r})"
 
     def __setattr__(self, name: str, value: object) -> None:
         if name != "dsn" or "dsn" in self.__dict__:
