@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import json
 import math
 import re
 from datetime import datetime, timezone
@@ -261,7 +262,7 @@ def test_in_lists_of_any_length_compile_to_one_statement_shape() -> None:
     long_b, values_b = _compile({"k": {"$in": [str(i) for i in range(5000)]}})
     assert long_a == long_b
     assert len(values_a) == len(values_b)
-    assert max(len(v) for v in values_b if isinstance(v, list)) == 5000
+    assert [len(json.loads(v)) for v in values_b if v.startswith("[")] == [5000]
 
 
 async def test_a_long_in_list_is_looked_up_by_hash_not_scanned(store: MemoryStore) -> None:

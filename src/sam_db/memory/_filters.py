@@ -155,9 +155,12 @@ class _Compiler:
                 )
             self.chars += value.bit_length() // 3 + 1  # about its decimal digits, without str()
 
-    def check_value(self, value: object, where: str) -> None:
-        """Refuse what jsonb cannot hold and what exceeds the limits (iteratively: no recursion)."""
-        stack: list[tuple[object, int]] = [(value, 0)]
+    def check_value(self, value: object, where: str, depth: int = 0) -> None:
+        """Refuse what jsonb cannot hold and what exceeds the limits (iteratively: no recursion).
+
+        ``depth`` is the nesting level ``value`` starts at (-1 for a list of values).
+        """
+        stack: list[tuple[object, int]] = [(value, depth)]
         while stack:
             item, depth = stack.pop()
             if isinstance(item, str):
@@ -274,16 +277,15 @@ class _Compiler:
                 "split the search, or tag the entries with a metadata key and filter on that"
             )
         self._count()
-        for v in values:
-            self.check_value(v, f"filter {key!r}")
+        self.check_value(values, f"filter {key!r}", -1)
         if not values:
             return "FALSE"
-        # The values travel as one array and become a hashed sub-plan: one lookup per row, however
-        # long the list (``= ANY(array)`` compares each value in turn under a generic plan).
-        # Equal values always match by hash: jsonb hashes numbers by value (1 and 1.0 alike).
+        # The values travel as one jsonb array and become a hashed sub-plan: one lookup per row,
+        # however long the list (``= ANY(array)`` compares each value in turn under a generic
+        # plan). Equal values always match by hash: jsonb hashes numbers by value (1 and 1.0).
         found = path.value
-        listed = self.params.add([_to_json(v) for v in values])
-        test = f"COALESCE({found} IN (SELECT unnest({listed}::jsonb[])), FALSE)"
+        listed = self.params.add(_to_json(values))
+        test = f"COALESCE({found} IN (SELECT jsonb_array_elements({listed}::jsonb)), FALSE)"
         if len(values) > MAX_INDEXED_IN:
             return test
         # Equality implies containment: the redundant test lets the GIN index find candidates when
