@@ -116,6 +116,19 @@ async def test_a_store_on_a_borrowed_pool_survives_its_idle_connections_being_te
         await pool.close()
 
 
+async def test_a_store_keeps_working_when_the_server_ends_idle_sessions_by_timeout(
+    migrated_dsn: str, embedder: HashEmbedder
+) -> None:
+    # asyncpg passes unknown DSN parameters to the server as settings of the session.
+    sep = "&" if "?" in migrated_dsn else "?"
+    dsn = f"{migrated_dsn}{sep}idle_session_timeout=100"
+    async with MemoryStore(dsn, embedder, max_connections=2) as store:
+        for round_ in range(3):
+            await within(lease_many(store, 2))
+            await asyncio.sleep(0.4)  # every idle connection is ended by the server meanwhile
+            await within(every_kind_of_call_works(store, round_))
+
+
 @asynccontextmanager
 async def table_locked(dsn: str) -> AsyncIterator[asyncpg.Connection]:
     """Hold an exclusive lock on memory_entries: every statement of the store on it waits."""

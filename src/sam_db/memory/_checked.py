@@ -103,7 +103,7 @@ class CheckedConnection:
     transaction); other attributes are the current asyncpg connection's, unchecked.
     """
 
-    __slots__ = ("_committed", "_conn", "_depth", "_read_only", "_source")
+    __slots__ = ("_committed", "_conn", "_depth", "_fresh", "_read_only", "_source")
 
     def __init__(self, source: Source, read_only: bool) -> None:
         self._source = source
@@ -111,6 +111,7 @@ class CheckedConnection:
         self._read_only = read_only
         self._depth = 0  # open transactions: the connection cannot be replaced inside one
         self._committed = False  # a statement of this writing operation has completed
+        self._fresh = False  # the connection was checked when taken; no statement sent since
 
     async def __aenter__(self) -> CheckedConnection:
         self._conn = await self._take()
@@ -146,7 +147,9 @@ class CheckedConnection:
         retried = False
         while True:
             conn = self._conn
-            if not usable(conn):
+            if self._fresh:  # checked when taken, an instant ago: spare the hot path a second look
+                self._fresh = False
+            elif not usable(conn):
                 conn = await self._replace()  # nothing of this statement was sent yet
             try:
                 result = await getattr(conn, method)(query, *args, **options)
@@ -155,7 +158,7 @@ class CheckedConnection:
                     raise
                 end(conn)
                 if self._depth or not self._read_only or retried:
-                    raise self._lost_running(exc, retried) from exc
+                    raise self._lost_running(exc) from exc
                 retried = True  # a read: send it once more, on a new connection
                 continue
             if not self._read_only and not self._depth:
@@ -166,14 +169,15 @@ class CheckedConnection:
         if self._depth:
             raise self._lost_in_transaction(None)
         dead, self._conn = self._conn, None
-        end(dead)
         await self._source.discard(dead)
         self._conn = await self._take()
+        self._fresh = False
         return self._conn
 
     async def _take(self) -> Any:
+        """A connection from the source, which checks it is usable (``usable``)."""
         try:
-            return await self._source.take()
+            conn = await self._source.take()
         except _CONNECT_FAILED as exc:
             before = "; statements before it were committed" if self._committed else ""
             raise ConnectionLostError(
@@ -182,8 +186,10 @@ class CheckedConnection:
                 "store reconnects by itself, so repeat the call once it is reachable",
                 maybe_applied=self._committed,
             ) from exc
+        self._fresh = True
+        return conn
 
-    def _lost_running(self, exc: BaseException, retried: bool) -> ConnectionLostError:
+    def _lost_running(self, exc: BaseException) -> ConnectionLostError:
         if self._depth:
             return self._lost_in_transaction(exc)
         if self._read_only:
@@ -223,7 +229,9 @@ class _Transaction:
 
     async def __aenter__(self) -> Any:
         owner = self._owner
-        if not owner._depth and not usable(owner._conn):
+        if owner._fresh:
+            owner._fresh = False
+        elif not owner._depth and not usable(owner._conn):
             await owner._replace()  # nothing was sent yet
         conn = self._conn = owner._conn
         self._tx = conn.transaction(**self._options)

@@ -65,13 +65,17 @@ class Leases:
             self._wake_one()
 
     async def take(self) -> Any:
-        """A connection: an idle one still usable, a new one while under ``size``, else wait."""
+        """A usable connection: an idle one, a new one while under ``size``, else wait for one."""
         while True:
-            while self._idle:
-                conn = self._idle.pop()
-                if usable(conn):
-                    return conn
-                await self.discard(conn)
+            conn = await self._lease()
+            if usable(conn):
+                return conn
+            await self.discard(conn)  # dropped by the server while idle: try the next one
+
+    async def _lease(self) -> Any:
+        while True:
+            if self._idle:
+                return self._idle.pop()
             if self._leased < self._size:
                 self._leased += 1
                 try:
