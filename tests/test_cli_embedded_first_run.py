@@ -169,3 +169,14 @@ def test_a_data_directory_whose_server_cannot_start_is_explained(workdir: Path) 
     assert err.splitlines()[-1].startswith("error: ")
     assert "did not start" in err and str(pgdata.resolve()) in err
     assert (pgdata / "PG_VERSION").exists()
+
+
+def test_a_data_directory_that_is_a_file_is_explained(workdir: Path) -> None:
+    pgdata = workdir / PGDATA
+    pgdata.parent.mkdir()
+    pgdata.write_text("not a folder")
+    code, _out, err = _finish(_sam_db(workdir, "status"))
+    assert code == EXIT_ERROR
+    assert "Traceback" not in err
+    assert err.splitlines()[-1].startswith("error: ") and str(pgdata.resolve()) in err
+    assert pgdata.read_text() == "not a folder"

@@ -60,16 +60,23 @@ def start_embedded(datadir: str | os.PathLike[str], *, cleanup: str | None = "st
     """
     module = _import_embedded()
     path = Path(datadir).expanduser().resolve()
-    path.parent.mkdir(parents=True, exist_ok=True)
-    with _setup_lock(path):
-        path.mkdir(exist_ok=True)
-        wait_until_settled(path)
-        prepare_datadir(path)
-        _forget_dead_users(module, path)
-        server = _get_server(module, path, cleanup)
-        # From now on this directory counts as made: a later start never removes it.
-        with contextlib.suppress(OSError):
-            (path / READY_MARKER).touch()
+    try:
+        path.parent.mkdir(parents=True, exist_ok=True)
+        with _setup_lock(path):
+            path.mkdir(exist_ok=True)
+            wait_until_settled(path)
+            prepare_datadir(path)
+            _forget_dead_users(module, path)
+            server = _get_server(module, path, cleanup)
+            # From now on this directory counts as made: a later start never removes it.
+            with contextlib.suppress(OSError):
+                (path / READY_MARKER).touch()
+    except OSError as exc:  # not a folder, not writable, ...
+        raise EmbeddedServerError(
+            f"cannot keep the embedded PostgreSQL server's data in {path}: "
+            f"{exc.strerror or exc}{f' ({exc.filename})' if exc.filename else ''}; "
+            "make it a folder you can write to, or pass --dsn"
+        ) from exc
     return server
 
 

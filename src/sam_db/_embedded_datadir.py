@@ -113,14 +113,12 @@ def _busy(psutil: Any, path: Path) -> tuple[int, str] | None:
         return starting
     if (path / READY_MARKER).exists() or (path / _SERVED_MARKER).exists():
         return None  # initdb is long done here
+    # An initdb, or a pg_ctl / postgres starting the first server, that a killed process left:
+    # they all name the directory on their command line (``-D path``).
     for proc in psutil.process_iter(["name", "cmdline", "status"]):
         info = proc.info
-        if (
-            info["name"] == "initdb"
-            and str(path) in (info["cmdline"] or ())
-            and info["status"] != psutil.STATUS_ZOMBIE
-        ):
-            return proc.pid, "initdb"
+        if str(path) in (info["cmdline"] or ()) and info["status"] != psutil.STATUS_ZOMBIE:
+            return proc.pid, str(info["name"])
     return None
 
 
