@@ -133,10 +133,13 @@ def _get_server(module: Any, path: Path, cleanup: str | None) -> Any:
 
 
 def _start_failure(path: Path, exc: BaseException) -> str:
-    if isinstance(exc, subprocess.CalledProcessError):
-        reason = f"{Path(str(exc.cmd[0])).name} exited with status {exc.returncode}"
-    elif isinstance(exc, subprocess.TimeoutExpired):
-        reason = f"{Path(str(exc.cmd[0])).name} did not finish in {exc.timeout:g} s"
+    if isinstance(exc, (subprocess.CalledProcessError, subprocess.TimeoutExpired)):
+        cmd = exc.cmd if isinstance(exc.cmd, (list, tuple)) else str(exc.cmd).split()
+        program = Path(str(cmd[0])).name if cmd else "a command"
+        if isinstance(exc, subprocess.CalledProcessError):
+            reason = f"{program} exited with status {exc.returncode}"
+        else:
+            reason = f"{program} did not finish in {exc.timeout:g} s"
     else:
         first_line = (str(exc).splitlines() or [""])[0]
         reason = f"{type(exc).__name__}: {first_line}" if first_line else type(exc).__name__
