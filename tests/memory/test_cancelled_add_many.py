@@ -107,3 +107,22 @@ async def test_a_cancelled_add_waits_for_its_commit(migrated_dsn: str) -> None:
         seen = await _count(migrated_dsn)
         await asyncio.sleep(1.2)
         assert await _count(migrated_dsn) == seen == 1
+
+
+_SLOW_UPDATE = """
+CREATE FUNCTION slow_update() RETURNS trigger LANGUAGE plpgsql AS $$
+BEGIN PERFORM stubborn_sleep(0.8); RETURN NULL; END $$;
+CREATE TRIGGER slow_update AFTER UPDATE ON memory_entries
+    FOR EACH STATEMENT EXECUTE FUNCTION slow_update();
+"""
+
+
+async def test_a_timed_out_update_changes_nothing_after_the_timeout(migrated_dsn: str) -> None:
+    async with MemoryStore(migrated_dsn, HashEmbedder()) as store:
+        entry = await store.add("before", metadata={"v": 1})
+        await _run(migrated_dsn, _STUBBORN_SLEEP + _SLOW_UPDATE)
+        with pytest.raises(asyncio.TimeoutError):
+            await asyncio.wait_for(store.update(entry.id, metadata={"v": 2}), 0.3)
+        seen = await store.get(entry.id)
+        await asyncio.sleep(1.2)
+        assert await store.get(entry.id) == seen == entry

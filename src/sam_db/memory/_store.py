@@ -43,7 +43,7 @@ from ._sql import (
 )
 from ._tasks import gather_or_cancel
 from ._vectors import pack_vector, pack_vectors, vector_hash
-from ._writes import Shared, Unit, batches, write_units
+from ._writes import Shared, Unit, batches, in_transaction, write_units
 
 _log = logging.getLogger("sam_db.memory")
 
@@ -582,26 +582,21 @@ class MemoryStore:
         if text is not None:
             inp.check_text(text)
         meta = None if metadata is None else inp.metadata_json(metadata)
-        async with self._connect() as conn:
+        async with self._connect(read_only=True) as conn:
             current = await conn.fetchrow(sql.get, eid)
-            if current is None:
-                raise EntryNotFoundError(f"entry {eid} does not exist (or has expired)")
-            new_hash: bytes | None = None
-            vector: Any = None
-            if text is not None and text != current["content"]:
-                new_hash = inp.content_hash(text)
-                # Embedding happens before the write transaction: no lock held over the network.
-                vector = (await self._embed_packed([text], dims))[0]
+        if current is None:
+            raise EntryNotFoundError(f"entry {eid} does not exist (or has expired)")
+        new_hash: bytes | None = None
+        vector: Any = None
+        if text is not None and text != current["content"]:
+            new_hash = inp.content_hash(text)
+            # Embedded with no connection held and no lock taken: nothing waits on the network.
+            vector = (await self._embed_packed([text], dims))[0]
+        args = (eid, text if new_hash else None, new_hash, vector, self.embedder.model, meta)
+        async with self._connect() as conn:
             try:
-                row = await conn.fetchrow(
-                    sql.update,
-                    eid,
-                    text if new_hash else None,
-                    new_hash,
-                    vector,
-                    self.embedder.model,
-                    meta,
-                )
+                # A transaction: cancelled, the update is rolled back or its COMMIT awaited.
+                row = await in_transaction(conn, lambda: conn.fetchrow(sql.update, *args))
             except asyncpg.UniqueViolationError:
                 other = await conn.fetchval(sql.find_by_hash, eid, new_hash)
                 raise InvalidInputError(
