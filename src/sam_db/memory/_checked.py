@@ -23,12 +23,13 @@ import asyncpg
 from .._redact import redact
 from ..errors import ConnectionLostError
 
-# Errors PostgreSQL sends as it ends a session: the connection is gone even when asyncpg has not
-# yet seen its socket close. (Names looked up so that an older asyncpg lacking one still works.)
+# Errors that end a session: the connection is gone even when asyncpg has not yet seen its socket
+# close. Not all of class 08: a protocol violation (08P01) can leave the connection usable. (Names
+# looked up so that an older asyncpg lacking one still works.)
 _SESSION_ENDED: tuple[type[BaseException], ...] = tuple(
     getattr(asyncpg, name)
     for name in (
-        "PostgresConnectionError",  # class 08, including "closed in the middle of operation"
+        "ConnectionDoesNotExistError",  # asyncpg: "closed in the middle of operation"
         "AdminShutdownError",
         "CrashShutdownError",
         "CannotConnectNowError",

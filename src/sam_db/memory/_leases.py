@@ -66,11 +66,14 @@ class Leases:
 
     async def take(self) -> Any:
         """A usable connection: an idle one, a new one while under ``size``, else wait for one."""
-        while True:
+        # Every idle connection may have been dropped (a restart), and a new one gets one more
+        # chance; the last is handed out unchecked, so that this loop always ends.
+        for _ in range(self._size + 2):
             conn = await self._lease()
             if usable(conn):
                 return conn
             await self.discard(conn)  # dropped by the server while idle: try the next one
+        return await self._lease()
 
     async def _lease(self) -> Any:
         while True:
