@@ -315,7 +315,19 @@ NAMED_SHAPES = [
 ]
 
 
-@pytest.mark.parametrize("dsn", NAMED_SHAPES)
+@pytest.mark.parametrize(
+    "dsn",
+    NAMED_SHAPES,
+    ids=[
+        "scheme-less",
+        "//",
+        "postgresql:/",
+        "slash-in-password",
+        "port-99999",
+        "[::1",
+        "notaport",
+    ],
+)
 async def test_named_shapes_give_typed_errors_without_the_password(
     defaults_env: dict[str, str], dsn: str
 ) -> None:
@@ -422,3 +434,25 @@ def test_migrated_schema_repr_hides_the_password() -> None:
     schema = MigratedSchema(f"postgresql://sam:{PASSWORD}@db.example/app", "t_1")
     assert PASSWORD not in repr(schema)
     assert "postgresql://sam:***@db.example/app" in repr(schema)
+
+
+@pytest.mark.parametrize(
+    "argv",
+    [
+        ["migrate", f"postgresql://sam:{PASSWORD}@127.0.0.1:{CLOSED_PORT}/db"],
+        ["status", f"sam:{PASSWORD}@127.0.0.1/db"],
+        ["repair", "--dsn", f"postgresql://u@127.0.0.1:{CLOSED_PORT}/db", f"sam:{PASSWORD}@h"],
+    ],
+    ids=["url-without---dsn", "scheme-less-without---dsn", "dsn-as-a-version"],
+)
+def test_cli_never_prints_a_dsn_typed_in_the_wrong_place(argv: list[str]) -> None:
+    # Forgetting --dsn: argparse or a version check quotes the argument back.
+    out, err = io.StringIO(), io.StringIO()
+    with contextlib.redirect_stdout(out), contextlib.redirect_stderr(err):
+        try:
+            code = cli.main(argv)
+        except SystemExit as exit:
+            code = exit.code  # type: ignore[assignment]
+    assert code in (1, 2), err.getvalue()
+    assert "error" in err.getvalue()
+    assert PASSWORD not in out.getvalue() + err.getvalue()

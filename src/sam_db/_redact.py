@@ -129,3 +129,9 @@ def redact_dsn(dsn: str, secrets: list[str] | tuple[str, ...] | None = None) -> 
 def redact_in(text: str, dsn: str) -> str:
     """``text`` (say, a driver's error message about ``dsn``) without any secret of ``dsn``."""
     return redact(text, secrets_of(dsn))
+
+
+def secrets_in(texts: list[str] | tuple[str, ...]) -> list[str]:
+    """The secrets of every text that may hold a DSN (a command line's arguments, longest first)."""
+    found = {s for text in texts for s in secrets_of(text)}
+    return sorted(found, key=len, reverse=True)

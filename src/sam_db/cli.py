@@ -9,6 +9,7 @@ from __future__ import annotations
 import argparse
 import asyncio
 import contextlib
+import io
 import logging
 import os
 import sys
@@ -18,6 +19,7 @@ from typing import Any
 
 from . import _engine
 from ._engine import Settings, StatusRow
+from ._redact import redact, secrets_in
 from .errors import SamDbError
 
 EXIT_ERROR = 1
@@ -285,9 +287,22 @@ _COMMANDS = {
 }
 
 
+def _parse(argv: list[str], secrets: list[str]) -> argparse.Namespace:
+    """Parse ``argv``; argparse's complaints (which quote arguments back) are printed redacted."""
+    said = io.StringIO()
+    try:
+        with contextlib.redirect_stderr(said):
+            return _parser().parse_args(argv)
+    finally:
+        sys.stderr.write(redact(said.getvalue(), secrets))
+
+
 def main(argv: Sequence[str] | None = None) -> int:
     """Run the CLI; returns the process exit code."""
-    args = _parser().parse_args(argv)
+    argv = sys.argv[1:] if argv is None else list(argv)
+    # A DSN typed in the wrong place (no --dsn) is quoted back by argparse or a check.
+    secrets = secrets_in([*argv, os.environ.get("DATABASE_URL", "")])
+    args = _parse(argv, secrets)
     handler = logging.StreamHandler(sys.stderr)
     handler.setFormatter(logging.Formatter("sam-db: %(message)s"))
     levels = {
@@ -303,7 +318,7 @@ def main(argv: Sequence[str] | None = None) -> int:
     try:
         return _COMMANDS[args.command](args)
     except SamDbError as exc:
-        print(f"error: {exc}", file=sys.stderr)
+        print(f"error: {redact(str(exc), secrets)}", file=sys.stderr)
         return EXIT_ERROR
     except KeyboardInterrupt:
         return 130
