@@ -125,13 +125,16 @@ class _Compiler:
                 "use $in for many values of one key"
             )
 
-    def _string(self, text: str, what: str) -> None:
-        self.chars += len(text)
+    def _grow(self, chars: int) -> None:
+        self.chars += chars
         if self.chars > MAX_FILTER_CHARS:
             raise FilterError(
                 f"filter is larger than {MAX_FILTER_CHARS:,} characters of keys and values; "
                 "narrow it, or store what it selects on as a metadata key and filter on that"
             )
+
+    def _string(self, text: str, what: str) -> None:
+        self._grow(len(text))
         if "\x00" in text:
             raise FilterError(f"{what}: strings and keys cannot contain NUL bytes")
         if not text.isascii():
@@ -146,14 +149,13 @@ class _Compiler:
         if isinstance(value, float):
             if not math.isfinite(value):
                 raise FilterError(f"{what}: {value!r} has no JSON form; use a finite number")
-            self.chars += 24
         elif isinstance(value, int) and not isinstance(value, bool):
             if not -_INT_BOUND < value < _INT_BOUND:
                 raise FilterError(
                     f"{what}: an integer has more than {MAX_INT_DIGITS} digits; "
                     "compare with a shorter number"
                 )
-            self.chars += value.bit_length() // 3 + 1  # about its decimal digits, without str()
+            self._grow(value.bit_length() // 3)  # about its decimal digits, without str()
 
     def check_value(self, value: object, where: str, depth: int = 0) -> None:
         """Refuse what jsonb cannot hold and what exceeds the limits (iteratively: no recursion).
@@ -175,6 +177,7 @@ class _Compiler:
                         f"{where}: a value is nested deeper than {MAX_VALUE_DEPTH} levels "
                         "of arrays and objects; compare with a shallower value or a dotted key"
                     )
+                self._grow(len(item))  # a character or more per element: bounds the walk
                 if isinstance(item, Mapping):
                     for k, v in item.items():
                         if not isinstance(k, str):
@@ -182,9 +185,23 @@ class _Compiler:
                         self._string(k, where)
                         stack.append((v, depth + 1))
                 else:
-                    stack.extend((v, depth + 1) for v in item)
+                    self._elements(item, depth + 1, stack)
             else:
                 raise FilterError(f"{where}: {type(item).__name__} is not a JSON value")
+
+    def _elements(self, items: list[Any] | tuple[Any, ...], depth: int, stack: list[Any]) -> None:
+        """Account for plain ints and ASCII strings inline (most of a long ``$in`` list); queue
+        everything else for ``check_value``'s full checks."""
+        chars = 0
+        for item in items:
+            kind = type(item)
+            if kind is int and -_INT_BOUND < item < _INT_BOUND:
+                chars += item.bit_length() // 3
+            elif kind is str and item.isascii() and "\x00" not in item:
+                chars += len(item)
+            else:
+                stack.append((item, depth))
+        self._grow(chars)
 
     def path(self, key: object) -> _Path:
         if not isinstance(key, str):
