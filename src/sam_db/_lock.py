@@ -33,12 +33,14 @@ LOCK_CLASS = 0x53414D44  # "SAMD"
 #: When a waiter first logs who holds the lock (a short wait logs nothing), then how often.
 FIRST_LOG = 0.25
 LOG_SECONDS = 2.0
-#: The pause between tries grows from FIRST_PAUSE by PAUSE_GROWTH up to MAX_PAUSE (seconds): a
-#: lock released soon is noticed soon, a long wait costs a few queries a second.
+#: The pause between tries is a fraction of the time waited so far, between FIRST_PAUSE and
+#: MAX_PAUSE (seconds): a release is noticed within a small share of the wait it ends, and a long
+#: wait costs a few one-row queries a second.
 FIRST_PAUSE = 0.005
-PAUSE_GROWTH = 1.5
+PAUSE_SHARE = 0.2
 MAX_PAUSE = 0.25
 
+_TRY_SQL = "SELECT pg_try_advisory_xact_lock($1, $2)"
 _HOLDER_SQL = """
 SELECT a.pid, a.application_name, a.state,
        extract(epoch FROM (clock_timestamp() - coalesce(a.xact_start, a.backend_start)))::float8 AS held_s
@@ -68,14 +70,14 @@ async def describe_holder(conn: asyncpg.Connection, key: tuple[int, int]) -> str
 class Pauses:
     """Growing, jittered pauses between tries, until a deadline; logs the holder now and then."""
 
-    __slots__ = ("deadline", "next_log", "pause", "wait")
+    __slots__ = ("deadline", "next_log", "started", "wait")
 
     def __init__(self, wait: float) -> None:
         now = time.monotonic()
         self.wait = wait
+        self.started = now
         self.deadline = now + wait
         self.next_log = now + FIRST_LOG
-        self.pause = FIRST_PAUSE
 
     async def sleep(self, conn: asyncpg.Connection, key: tuple[int, int]) -> None:
         """Sleep before the next try; raise :class:`MigrationLockTimeoutError` past the deadline."""
@@ -90,9 +92,9 @@ class Pauses:
                 )
             log.info("waiting for the migration lock held by %s (%.0f s left)", holder, remaining)
             self.next_log = now + LOG_SECONDS
+        pause = min(max(FIRST_PAUSE, (now - self.started) * PAUSE_SHARE), MAX_PAUSE)
         # Jitter keeps replicas that started together from trying in lockstep.
-        await asyncio.sleep(min(self.pause * random.uniform(0.5, 1.0), remaining))
-        self.pause = min(self.pause * PAUSE_GROWTH, MAX_PAUSE)
+        await asyncio.sleep(min(pause * random.uniform(0.5, 1.0), remaining))
 
 
 @asynccontextmanager
@@ -106,27 +108,33 @@ async def transaction(
     """A transaction on ``conn`` holding ``key``: yields True inside it, committed on exit.
 
     Waits at most ``wait`` seconds (then :class:`MigrationLockTimeoutError`), holding no
-    transaction between tries. ``pointless`` is asked after each failed try whether waiting still
-    serves a purpose (another process may have done the work); when it says so, this yields False
-    with no transaction open. Inside a caller's transaction the tries are savepoints.
+    transaction between tries. While the lock is taken a try is one statement on its own; once it
+    is free, ``pointless`` is asked whether waiting still serves a purpose (another process may
+    have done the work meanwhile): when it says so, this yields False with no transaction open.
+    Inside a caller's transaction the tries are savepoints.
     """
     pauses: Pauses | None = None
     while True:
+        if pauses is not None:
+            await pauses.sleep(conn, key)
+            # On its own the statement takes and releases the lock at once: it only tells
+            # whether the lock is free now, in one round trip.
+            if not await conn.fetchval(_TRY_SQL, *key):
+                continue
+            if pointless is not None and await pointless():
+                yield False
+                return
         tx = conn.transaction()
         await tx.start()
         try:
-            got = await conn.fetchval("SELECT pg_try_advisory_xact_lock($1, $2)", *key)
+            got = await conn.fetchval(_TRY_SQL, *key)
         except BaseException as exc:
             await tx.__aexit__(type(exc), exc, exc.__traceback__)
             raise
         if got:
             break
         await tx.rollback()
-        if pointless is not None and await pointless():
-            yield False
-            return
         pauses = pauses or Pauses(wait)
-        await pauses.sleep(conn, key)
     try:
         yield True
     except BaseException as exc:
