@@ -13,6 +13,7 @@ import pytest
 from sam_db.errors import FilterError
 from sam_db.memory import MemoryStore
 from sam_db.memory._filters import (
+    MAX_DEPTH,
     MAX_FILTER_CHARS,
     MAX_IN_VALUES,
     MAX_INT_DIGITS,
@@ -315,3 +316,12 @@ async def test_numeric_looking_key_segments_are_object_keys_for_every_operator(
     for exact in (False, True):
         hits = await store.search("doc 0", k=10, filter=f, exact=exact)
         assert {int(h.entry.content.split()[1]) for h in hits} == expected
+
+
+@pytest.mark.parametrize("op", ["$not", "$and", "$or"])
+def test_logic_nested_thousands_deep_raises_filter_error(op: str) -> None:
+    deep: Any = {"a": 1}
+    for _ in range(3000):
+        deep = {op: deep} if op == "$not" else {op: [deep]}
+    with pytest.raises(FilterError, match=f"nested deeper than {MAX_DEPTH} levels"):
+        _compile(deep)
