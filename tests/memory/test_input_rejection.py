@@ -15,7 +15,7 @@ from typing import Any
 import asyncpg
 import pytest
 
-from sam_db.errors import EmbeddingError, FilterError, InvalidInputError
+from sam_db.errors import ConfigurationError, EmbeddingError, FilterError, InvalidInputError
 from sam_db.memory import MemoryStore, embedder_from_function
 from sam_db.memory._inputs import MAX_LINK_CHARS, MAX_METADATA_DEPTH, MAX_TEXT_CHARS
 from sam_db.testing import HashEmbedder
@@ -288,4 +288,26 @@ async def test_an_embedders_own_exception_is_wrapped_in_embedding_error(
         assert isinstance(info.value.__cause__, _Broken)
         with pytest.raises(EmbeddingError):
             await store.search("hello")
+    assert await _rows(migrated_dsn) == (0, 0, 0)
+
+
+class _Named:
+    """An embedder whose ``model`` is whatever the test says."""
+
+    dimensions = D
+
+    def __init__(self, model: Any) -> None:
+        self.model = model
+
+    async def embed(self, texts: Sequence[str]) -> list[list[float]]:
+        return [HashEmbedder().vector(t) for t in texts]
+
+
+@pytest.mark.parametrize("model", [None, 42, "", "m\x00", "m\ud800"], ids=repr)
+async def test_an_embedder_whose_model_cannot_be_stored_is_refused_at_open(
+    migrated_dsn: str, model: Any
+) -> None:
+    with pytest.raises(ConfigurationError, match=r"embedder\.model"):
+        async with MemoryStore(migrated_dsn, _Named(model)):  # type: ignore[arg-type]
+            pass
     assert await _rows(migrated_dsn) == (0, 0, 0)

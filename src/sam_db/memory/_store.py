@@ -68,6 +68,18 @@ def _collection(row: Mapping[str, Any]) -> Collection:
     )
 
 
+def _check_model(model: object) -> None:
+    """The embedder's ``model`` is stored with every entry: it must be storable text."""
+    try:
+        inp.check_link(model, "embedder.model")
+        if model is None:
+            raise InvalidInputError("embedder.model is None")
+    except InvalidInputError as exc:
+        raise ConfigurationError(
+            f"{exc}: name the embedding model, e.g. 'all-MiniLM-L6-v2'"
+        ) from None
+
+
 async def _init_connection(conn: Any) -> None:
     """Owned pools: register pgvector's binary codec with the schema the extension lives in."""
     ext = await conn.fetchrow(DISCOVER_EXTENSION)
@@ -196,6 +208,7 @@ class MemoryStore:
         dims = self._embedder.dimensions
         if isinstance(dims, bool) or not isinstance(dims, int) or dims < 1:
             raise ConfigurationError(f"embedder.dimensions must be a positive int, got {dims!r}")
+        _check_model(self._embedder.model)
         if self._owns_pool:
             assert self._dsn is not None
             # Failures come back typed, without the DSN's password (sam_db._connect).
