@@ -308,6 +308,6 @@ async def test_an_embedder_whose_model_cannot_be_stored_is_refused_at_open(
     migrated_dsn: str, model: Any
 ) -> None:
     with pytest.raises(ConfigurationError, match=r"embedder\.model"):
-        async with MemoryStore(migrated_dsn, _Named(model)):  # type: ignore[arg-type]
+        async with MemoryStore(migrated_dsn, _Named(model)):
             pass
     assert await _rows(migrated_dsn) == (0, 0, 0)
