@@ -1,7 +1,8 @@
 """The built wheel carries the SQL files and its CLI works against the embedded server.
 
-Runs ``.ci/wheel-smoke`` for the interpreter running the tests; CI also runs that script with
-Python 3.10 and 3.13. Deselect with ``-m 'not slow'`` (it builds a wheel and a venv: ~15 s).
+Runs ``.ci/wheel-smoke`` for the interpreter running the tests; CI runs the whole suite, this
+test included, on Python 3.10, 3.11 and 3.13 (``.ci/run``, ``.ci/deps``). Deselect with
+``-m 'not slow'`` (it builds a wheel and a venv: ~15 s).
 """
 
 from __future__ import annotations
