@@ -107,14 +107,6 @@ class _Compiler:
         self.params = params
         self.conditions = 0
         self.chars = 0
-        self.operators: dict[str, Callable[[_Path, str, Any], str]] = {
-            "$eq": self.equal,
-            "$ne": lambda path, key, arg: f"(NOT {self.equal(path, key, arg)})",
-            "$in": self.member,
-            "$nin": lambda path, key, arg: f"(NOT {self.member(path, key, arg)})",
-            "$exists": self.exists,
-            **{op: self._comparison(op) for op in _COMPARISONS},
-        }
 
     # -- checks ----------------------------------------------------------------------------------
     def _count(self) -> None:
@@ -203,9 +195,7 @@ class _Compiler:
                 stack.append((item, depth))
         self._grow(chars)
 
-    def path(self, key: object) -> _Path:
-        if not isinstance(key, str):
-            raise FilterError(f"filter keys must be strings, got {key!r}")
+    def path(self, key: str) -> _Path:
         if not key:
             raise FilterError("filter keys cannot be empty")
         if key.startswith("$"):
@@ -249,8 +239,9 @@ class _Compiler:
         return "(" + joiner.join(self.filter(v, depth + 1) for v in value) + ")"
 
     def field(self, key: object, value: object) -> str:
+        if not isinstance(key, str):
+            raise FilterError(f"filter keys must be strings, got {key!r}")
         path = self.path(key)
-        assert isinstance(key, str)
         if not (
             isinstance(value, Mapping)
             and any(isinstance(k, str) and k.startswith("$") for k in value)
@@ -263,11 +254,11 @@ class _Compiler:
             )
         parts = []
         for op, arg in value.items():
-            compile_op = self.operators.get(op)
+            compile_op = _FIELD_OPERATORS.get(op)
             if compile_op is None:
-                known = ", ".join(sorted(self.operators))
+                known = ", ".join(sorted(_FIELD_OPERATORS))
                 raise FilterError(f"unknown operator {op!r} for {key!r}; known: {known}")
-            parts.append(compile_op(path, key, arg))
+            parts.append(compile_op(self, path, key, arg))
         return parts[0] if len(parts) == 1 else "(" + " AND ".join(parts) + ")"
 
     # -- field operators -------------------------------------------------------------------------
@@ -305,9 +296,9 @@ class _Compiler:
         test = f"COALESCE({found} IN (SELECT jsonb_array_elements({listed}::jsonb)), FALSE)"
         if len(values) > MAX_INDEXED_IN:
             return test
-        # Equality implies containment: the redundant test lets the GIN index find candidates when
-        # the conditions are not CASE-wrapped (exact searches); it comes second, so an index scan
-        # that meets the hash test first never pays for it on rows that do not match.
+        # Equality implies containment: this redundant test lets the GIN index find candidates
+        # where the conditions are not CASE-wrapped (exact searches). It comes second: in an HNSW
+        # search most rows fail the hash test and AND stops there.
         docs = self.params.add([_nest(path.segments, v) for v in values])
         return f"({test} AND {self.column} @> ANY({docs}::jsonb[]))"
 
@@ -316,9 +307,6 @@ class _Compiler:
             raise FilterError(f"$exists for {key!r} takes true or false, got {arg!r}")
         self._count()
         return f"({path.value} {'IS NOT NULL' if arg else 'IS NULL'})"
-
-    def _comparison(self, op: str) -> Callable[[_Path, str, Any], str]:
-        return lambda path, key, arg: self.compare(op, path, key, arg)
 
     def compare(self, op: str, path: _Path, key: str, value: object) -> str:
         self._count()
@@ -345,6 +333,28 @@ class _Compiler:
             f"(CASE WHEN jsonb_typeof({found}) = 'number' THEN "
             f"{found}::numeric {sql_op} {v}::numeric ELSE FALSE END)"
         )
+
+
+def _negated(
+    compile_op: Callable[[_Compiler, _Path, str, Any], str],
+) -> Callable[[_Compiler, _Path, str, Any], str]:
+    return lambda c, path, key, arg: f"(NOT {compile_op(c, path, key, arg)})"
+
+
+def _comparison(op: str) -> Callable[[_Compiler, _Path, str, Any], str]:
+    return lambda c, path, key, arg: c.compare(op, path, key, arg)
+
+
+# Field operators: each compiles ``(compiler, path, key, argument)`` to a non-NULL boolean.
+# Docs, this table and tests/memory/filter_reference.py's table change together.
+_FIELD_OPERATORS: dict[str, Callable[[_Compiler, _Path, str, Any], str]] = {
+    "$eq": _Compiler.equal,
+    "$ne": _negated(_Compiler.equal),
+    "$in": _Compiler.member,
+    "$nin": _negated(_Compiler.member),
+    "$exists": _Compiler.exists,
+    **{op: _comparison(op) for op in _COMPARISONS},
+}
 
 
 def compile_filter(
