@@ -208,8 +208,10 @@ def defaults_env(pg_admin_dsn: str) -> Iterator[dict[str, str]]:
                 os.environ[k] = v
 
 
+# SAM_DB_SECRETS_SCALE=20 runs twenty times as many examples (a longer hunt, not for CI).
+_SCALE = int(os.environ.get("SAM_DB_SECRETS_SCALE", "1"))
 _SETTINGS = settings(
-    max_examples=80,
+    max_examples=80 * _SCALE,
     deadline=None,
     suppress_health_check=[HealthCheck.function_scoped_fixture, HealthCheck.too_slow],
 )
@@ -260,7 +262,7 @@ def test_memory_store_repr_and_open_never_carry_the_password(
 # --- the CLI --------------------------------------------------------------------------------
 
 
-@settings(_SETTINGS, max_examples=60)
+@settings(_SETTINGS, max_examples=60 * _SCALE)
 @given(case=dsns(), command=st.sampled_from(["migrate", "status", "rollback", "repair"]))
 def test_cli_output_never_carries_the_password(
     defaults_env: dict[str, str], case: tuple[str, list[str]], command: str
@@ -278,7 +280,7 @@ def _no_nul(case: tuple[str, list[str]]) -> bool:
     return "\x00" not in case[0]
 
 
-@settings(_SETTINGS, max_examples=3)
+@settings(_SETTINGS, max_examples=3 * _SCALE)
 @given(
     case=dsns().filter(_no_nul),
     command=st.sampled_from(["migrate", "status", "rollback", "repair"]),
@@ -398,7 +400,7 @@ def openai_server() -> Iterator[FakeOpenAI]:
         server.stop()
 
 
-@settings(_SETTINGS, max_examples=20)
+@settings(_SETTINGS, max_examples=20 * _SCALE)
 @given(case=api_keys(), status=st.sampled_from([401, 403, 400, 500]))
 def test_openai_errors_never_carry_the_api_key(
     openai_server: FakeOpenAI,
@@ -456,3 +458,15 @@ def test_cli_never_prints_a_dsn_typed_in_the_wrong_place(argv: list[str]) -> Non
     assert code in (1, 2), err.getvalue()
     assert "error" in err.getvalue()
     assert PASSWORD not in out.getvalue() + err.getvalue()
+
+
+def test_a_password_that_is_a_common_word_does_not_garble_the_dsn_shown() -> None:
+    dsn = f"postgresql://postgres:postgres@127.0.0.1:{CLOSED_PORT}/postgres"
+    out, err = io.StringIO(), io.StringIO()
+    with contextlib.redirect_stdout(out), contextlib.redirect_stderr(err):
+        assert cli.main(["status", "--dsn", dsn]) == 1
+    assert f"postgresql://postgres:***@127.0.0.1:{CLOSED_PORT}/postgres" in err.getvalue()
+    assert repr(MemoryStore(dsn, HashEmbedder(8))) == (
+        f"MemoryStore('postgresql://postgres:***@127.0.0.1:{CLOSED_PORT}/postgres', "
+        "embedder=HashEmbedder(dimensions=8, model='hash-embedder'), schema=None)"
+    )

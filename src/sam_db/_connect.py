@@ -37,7 +37,7 @@ def connect_error(exc: Exception, dsn: str) -> SamDbError:
     driver's error and, in it, the DSN or a fragment of its password.
     """
     secrets = secrets_of(dsn)
-    shown = redact_dsn(dsn, secrets)
+    shown = redact_dsn(dsn)
     said = redact(str(exc), secrets) or type(exc).__name__
     if isinstance(exc, asyncpg.InvalidPasswordError):
         return DatabaseConnectionError(

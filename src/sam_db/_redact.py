@@ -57,15 +57,20 @@ def _userinfo(dsn: str) -> tuple[int, int, int] | None:
     return begin, colon, at
 
 
-def passwords_of(dsn: str) -> list[str]:
-    """Every text of ``dsn`` that may be a password (userinfo, query, key/value), raw as written."""
-    found: list[str] = []
+def _password_spans(dsn: str) -> list[tuple[int, int]]:
+    """Where ``dsn`` may hold a password (userinfo, query, key/value), as (start, end) offsets."""
+    spans: list[tuple[int, int]] = []
     span = _userinfo(dsn)
     if span is not None and span[2] > span[1] + 1:
-        found.append(dsn[span[1] + 1 : span[2]])
+        spans.append((span[1] + 1, span[2]))
     for pattern in (_QUERY_PASSWORD, _KV_PASSWORD):
-        found.extend(m["pw"] for m in pattern.finditer(dsn) if m["pw"])
-    return found
+        spans.extend(m.span("pw") for m in pattern.finditer(dsn) if m["pw"])
+    return spans
+
+
+def passwords_of(dsn: str) -> list[str]:
+    """Every text of ``dsn`` that may be a password (userinfo, query, key/value), raw as written."""
+    return [dsn[start:end] for start, end in _password_spans(dsn)]
 
 
 def password_of(dsn: str) -> str | None:
@@ -116,14 +121,21 @@ def redact(text: str, secrets: list[str] | tuple[str, ...] = ()) -> str:
     return _KV_PASSWORD.sub(lambda m: m["head"] + _MASK, text)
 
 
-def redact_dsn(dsn: str, secrets: list[str] | tuple[str, ...] | None = None) -> str:
-    """``dsn`` as it may be shown: its password (whatever the DSN's shape) replaced by ``***``."""
-    if secrets is None:
-        secrets = secrets_of(dsn)
-    span = _userinfo(dsn)
-    if span is not None and span[2] > span[1] + 1:
-        dsn = dsn[: span[1] + 1] + _MASK + dsn[span[2] :]
-    return redact(dsn, secrets)
+def redact_dsn(dsn: str) -> str:
+    """``dsn`` as it may be shown: its password (whatever the DSN's shape) replaced by ``***``.
+
+    Masked by position, everywhere :func:`passwords_of` looks (overlapping places merged), so
+    that a password that is also a common word (``postgres``) does not mask the rest of the DSN.
+    """
+    merged: list[list[int]] = []
+    for start, end in sorted(_password_spans(dsn)):
+        if merged and start <= merged[-1][1]:
+            merged[-1][1] = max(merged[-1][1], end)
+        else:
+            merged.append([start, end])
+    for start, end in reversed(merged):
+        dsn = dsn[:start] + _MASK + dsn[end:]
+    return redact(dsn)
 
 
 def redact_in(text: str, dsn: str) -> str:

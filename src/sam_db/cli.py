@@ -300,8 +300,11 @@ def _parse(argv: list[str], secrets: list[str]) -> argparse.Namespace:
 def main(argv: Sequence[str] | None = None) -> int:
     """Run the CLI; returns the process exit code."""
     argv = sys.argv[1:] if argv is None else list(argv)
-    # A DSN typed in the wrong place (no --dsn) is quoted back by argparse or a check.
-    secrets = secrets_in([*argv, os.environ.get("DATABASE_URL", "")])
+    # A DSN typed in the wrong place (no --dsn) is quoted back by argparse or a check; the --dsn
+    # value itself is redacted wherever it surfaces, without masking common words in messages.
+    after_dsn = {i + 1 for i, a in enumerate(argv) if a == "--dsn"}
+    stray = [a for i, a in enumerate(argv) if i not in after_dsn and not a.startswith("--dsn=")]
+    secrets = secrets_in(stray)
     args = _parse(argv, secrets)
     handler = logging.StreamHandler(sys.stderr)
     handler.setFormatter(logging.Formatter("sam-db: %(message)s"))
