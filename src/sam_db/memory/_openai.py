@@ -234,6 +234,28 @@ class OpenAIEmbedder:
             return float(min(asked, self.max_wait))
         return min(self.backoff * (2.0**attempt) * random.uniform(0.5, 1.0), self.max_wait)
 
+    def _vectors(self, response: Any, count: int) -> list[list[float]]:
+        """The vectors of a response in input order; EmbeddingError if it is not an embeddings
+        list (a proxy or a server that answers 200 with something else)."""
+        failure = None
+        try:
+            data = sorted(response.data, key=lambda d: d.index)
+            vectors = [list(d.embedding) for d in data]
+        except (AttributeError, TypeError, ValueError) as exc:
+            # Raised outside the except block: no __context__ (see _request).
+            failure = EmbeddingError(
+                "the embeddings API returned a malformed response "
+                f"({type(exc).__name__}: {self._redact(str(exc))}): is base_url an "
+                "OpenAI-compatible embeddings endpoint?"
+            )
+        if failure is not None:
+            raise failure
+        if len(vectors) != count:
+            raise EmbeddingError(
+                f"the embeddings API returned {len(vectors)} vectors for {count} inputs"
+            )
+        return vectors
+
     async def _request(self, batch: list[str], idx: list[int]) -> list[list[float]]:
         o = self._openai
         extra: dict[str, Any] = {"dimensions": self.dimensions} if self._send_dimensions else {}
@@ -269,12 +291,7 @@ class OpenAIEmbedder:
             # Raised outside the except block, so that no __context__ keeps the SDK's error
             # (which may quote the API key).
             raise failure
-        data = sorted(response.data, key=lambda d: d.index)
-        if len(data) != len(batch):
-            raise EmbeddingError(
-                f"the embeddings API returned {len(data)} vectors for {len(batch)} inputs"
-            )
-        vectors = [list(d.embedding) for d in data]
+        vectors = self._vectors(response, len(batch))
         for i, v in zip(idx, vectors, strict=True):
             if len(v) != self.dimensions:
                 raise DimensionMismatchError(
