@@ -470,3 +470,25 @@ def test_a_password_that_is_a_common_word_does_not_garble_the_dsn_shown() -> Non
         f"MemoryStore('postgresql://postgres:***@127.0.0.1:{CLOSED_PORT}/postgres', "
         "embedder=HashEmbedder(dimensions=8, model='hash-embedder'), schema=None)"
     )
+
+
+@pytest.mark.parametrize(
+    ("dsn", "shown"),
+    [
+        ("postgresql://sam:pw@h:5432/db", "postgresql://sam:***@h:5432/db"),
+        ("sam:pw@h/db", "sam:***@h/db"),
+        ("//sam:pw@h/db", "//sam:***@h/db"),
+        ("postgresql:/sam:pw@h/db", "postgresql:***@h/db"),
+        ("postgresql://sam:p@w/x@h/db", "postgresql://sam:***@h/db"),
+        (
+            "postgresql://h/db?password=pw&sslmode=disable",
+            "postgresql://h/db?password=***&sslmode=disable",
+        ),
+        ("host=h password='p w' user=u", "host=h password=*** user=u"),
+        ("postgresql://sam@h/db", "postgresql://sam@h/db"),
+    ],
+)
+def test_a_dsn_is_shown_with_its_password_masked_whatever_its_shape(dsn: str, shown: str) -> None:
+    from sam_db._redact import redact_dsn
+
+    assert redact_dsn(dsn) == shown

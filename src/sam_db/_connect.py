@@ -36,6 +36,8 @@ def connect_error(exc: Exception, dsn: str) -> SamDbError:
     ``except`` block: ``raise ... from None`` only hides ``__context__``, which still holds the
     driver's error and, in it, the DSN or a fragment of its password.
     """
+    if isinstance(exc, SamDbError):  # already typed (raised by a pool's ``init`` callback)
+        return exc
     secrets = secrets_of(dsn)
     shown = redact_dsn(dsn)
     said = redact(str(exc), secrets) or type(exc).__name__

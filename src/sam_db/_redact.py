@@ -27,8 +27,16 @@ _AUTHORITY_START = re.compile(r"\s*(?:[A-Za-z][A-Za-z0-9+.\-]*://|/*)")
 _URL_PASSWORD = re.compile(
     r"(?P<head>(?:\b[a-z][a-z0-9+.\-]*:)?//[^:/@\s]*:)(?P<pw>[^\n]*)(?P<at>@)", re.I
 )
-# A password value runs on over '&' and blanks unless a new ``name=`` parameter follows them.
-_MORE = r"(?![A-Za-z_][A-Za-z0-9_]*\s*=)"
+# Connection parameters (libpq's and asyncpg's). A password value runs on over '&' and blanks
+# unless one of these follows them: an unencoded "&x=y" may as well be part of the password.
+_PARAMETERS = (
+    "host|hostaddr|port|dbname|database|user|password|passfile|require_auth|channel_binding|"
+    "connect_timeout|client_encoding|options|application_name|fallback_application_name|"
+    "keepalives\\w*|tcp_user_timeout|replication|gssencmode|ssl\\w*|requirepeer|"
+    "krbsrvname|gsslib|gssdelegation|service|target_session_attrs|load_balance_hosts|"
+    "server_settings|search_path|statement_timeout|lock_timeout|timezone"
+)
+_MORE = rf"(?!(?:{_PARAMETERS})\s*=)"
 _KV_PASSWORD = re.compile(
     r"(?P<head>(?<![\w.?&])(?:ssl)?password\s*=\s*)"
     rf"(?P<pw>'(?:[^'\\]|\\.)*'?|(?:\S|\s+{_MORE})+)",
@@ -71,12 +79,6 @@ def _password_spans(dsn: str) -> list[tuple[int, int]]:
 def passwords_of(dsn: str) -> list[str]:
     """Every text of ``dsn`` that may be a password (userinfo, query, key/value), raw as written."""
     return [dsn[start:end] for start, end in _password_spans(dsn)]
-
-
-def password_of(dsn: str) -> str | None:
-    """The first password found in ``dsn`` (see :func:`passwords_of`), raw as written."""
-    found = passwords_of(dsn)
-    return found[0] if found else None
 
 
 def secrets_of(dsn: str) -> list[str]:
@@ -136,11 +138,6 @@ def redact_dsn(dsn: str) -> str:
     for start, end in reversed(merged):
         dsn = dsn[:start] + _MASK + dsn[end:]
     return redact(dsn)
-
-
-def redact_in(text: str, dsn: str) -> str:
-    """``text`` (say, a driver's error message about ``dsn``) without any secret of ``dsn``."""
-    return redact(text, secrets_of(dsn))
 
 
 def secrets_in(texts: list[str] | tuple[str, ...]) -> list[str]:
