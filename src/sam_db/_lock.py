@@ -36,11 +36,23 @@ LOG_SECONDS = 2.0
 #: The pause between tries is a fraction of the time waited so far, between FIRST_PAUSE and
 #: MAX_PAUSE (seconds): a release is noticed within a small share of the wait it ends, and a long
 #: wait costs a few one-row queries a second.
-FIRST_PAUSE = 0.005
-PAUSE_SHARE = 0.2
+FIRST_PAUSE = 0.01
+PAUSE_SHARE = 0.25
 MAX_PAUSE = 0.25
 
-_TRY_SQL = "SELECT pg_try_advisory_xact_lock($1, $2)"
+
+async def _try(conn: asyncpg.Connection, key: tuple[int, int]) -> bool:
+    """``pg_try_advisory_xact_lock(key)`` in one round trip.
+
+    A parameterised query costs two round trips on connections without a statement cache (which
+    sam_db's own are, for PgBouncer); a simple query reports its row count in the command tag.
+    The key is two integers computed by :func:`lock_key`, written as integers: no outside text
+    reaches this statement.
+    """
+    a, b = (int(k) for k in key)
+    tag = await conn.execute(f"SELECT 1 WHERE pg_try_advisory_xact_lock({a}, {b})")
+    return bool(tag == "SELECT 1")
+
 _HOLDER_SQL = """
 SELECT a.pid, a.application_name, a.state,
        extract(epoch FROM (clock_timestamp() - coalesce(a.xact_start, a.backend_start)))::float8 AS held_s
@@ -119,7 +131,7 @@ async def transaction(
             await pauses.sleep(conn, key)
             # On its own the statement takes and releases the lock at once: it only tells
             # whether the lock is free now, in one round trip.
-            if not await conn.fetchval(_TRY_SQL, *key):
+            if not await _try(conn, key):
                 continue
             if pointless is not None and await pointless():
                 yield False
@@ -127,7 +139,7 @@ async def transaction(
         tx = conn.transaction()
         await tx.start()
         try:
-            got = await conn.fetchval(_TRY_SQL, *key)
+            got = await _try(conn, key)
         except BaseException as exc:
             await tx.__aexit__(type(exc), exc, exc.__traceback__)
             raise
