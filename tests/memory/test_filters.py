@@ -6,6 +6,7 @@ import json
 import math
 import re
 from datetime import datetime, timezone
+from types import MappingProxyType
 from typing import Any
 
 import pytest
@@ -102,6 +103,7 @@ def test_hostile_keys_and_values_never_reach_the_sql_text(key: str) -> None:
         ({"k": "nul\x00"}, "NUL"),
         ({"k\x00": 1}, "NUL"),
         ({"k": object()}, "not a JSON value"),
+        ({"k": MappingProxyType({"a": 1})}, "not a JSON value"),  # json cannot encode it
         ({1: 1}, "must be strings"),
         ("kind=note", "must be a dict"),
     ],

@@ -163,14 +163,14 @@ class _Compiler:
                 self._number(item, where)
             elif item is None:
                 continue
-            elif isinstance(item, (Mapping, list, tuple)):
+            elif isinstance(item, (dict, list, tuple)):  # what json encodes as objects, arrays
                 if depth >= MAX_VALUE_DEPTH:
                     raise FilterError(
                         f"{where}: a value is nested deeper than {MAX_VALUE_DEPTH} levels "
                         "of arrays and objects; compare with a shallower value or a dotted key"
                     )
                 self._grow(len(item))  # a character or more per element: bounds the walk
-                if isinstance(item, Mapping):
+                if isinstance(item, dict):
                     for k, v in item.items():
                         if not isinstance(k, str):
                             raise FilterError(f"{where}: object keys must be strings, got {k!r}")
