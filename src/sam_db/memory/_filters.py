@@ -32,7 +32,7 @@ MAX_CONDITIONS = 500  # field conditions in one filter (an $in list is one)
 MAX_KEY_SEGMENTS = 16
 MAX_SEGMENT_LENGTH = 255
 MAX_VALUE_DEPTH = 32  # arrays / objects inside each other within one value
-MAX_INT_DIGITS = 1000
+MAX_INT_DIGITS = 4300  # Python's default limit for int -> str (json needs the text)
 MAX_IN_VALUES = 10_000  # values in one $in / $nin list
 MAX_FILTER_CHARS = 4_000_000  # keys, strings and digits of the whole filter
 # $in lists up to this long also get a containment test that the GIN index can serve; longer
