@@ -17,7 +17,7 @@ from typing import Any, TypeVar
 import asyncpg
 import pytest
 
-from sam_db.errors import ConnectionLostError, DatabaseConnectionError
+from sam_db.errors import BatchWriteError, ConnectionLostError, DatabaseConnectionError
 from sam_db.memory import MemoryStore
 from sam_db.testing import HashEmbedder
 
@@ -132,17 +132,21 @@ async def test_a_store_keeps_working_when_the_server_ends_idle_sessions_by_timeo
 
 
 @asynccontextmanager
-async def table_locked(dsn: str) -> AsyncIterator[asyncpg.Connection]:
-    """Hold an exclusive lock on memory_entries: every statement of the store on it waits."""
+async def table_locked(dsn: str, mode: str) -> AsyncIterator[asyncpg.Connection]:
+    """Hold a lock on memory_entries: ACCESS EXCLUSIVE makes every statement of the store on it
+    wait, SHARE only those that write."""
     async with admin_connection(dsn) as locker, locker.transaction():
-        await locker.execute("LOCK TABLE memory_entries IN ACCESS EXCLUSIVE MODE")
+        await locker.execute(f"LOCK TABLE memory_entries IN {mode} MODE")
         yield locker
 
 
 async def terminate_the_waiting_backend(admin: asyncpg.Connection) -> None:
     """Wait until one of the store's statements waits for the lock, then kill its backend."""
     for _ in range(int(BOUND / 0.01)):
-        pids = await store_backends(admin, "active")
+        pids = await admin.fetchval(
+            "SELECT array_agg(pid) FROM pg_stat_activity WHERE datname = current_database() "
+            "AND pid <> pg_backend_pid() AND wait_event_type = 'Lock'"
+        )
         if pids:
             await terminate(admin, pids)
             return
@@ -150,9 +154,12 @@ async def terminate_the_waiting_backend(admin: asyncpg.Connection) -> None:
     raise AssertionError("no statement of the store started waiting for the lock")
 
 
-async def lose_connection_during(dsn: str, call: Callable[[], Awaitable[T]]) -> asyncio.Task[T]:
-    """Start ``call``, kill its backend while its statement runs, release the lock; its task."""
-    async with admin_connection(dsn) as admin, table_locked(dsn):
+async def lose_connection_during(
+    dsn: str, call: Callable[[], Awaitable[T]], lock: str = "ACCESS EXCLUSIVE"
+) -> asyncio.Task[T]:
+    """Start ``call``, kill its backend while its statement waits for ``lock``, release the lock;
+    the call's task."""
+    async with admin_connection(dsn) as admin, table_locked(dsn, lock):
         task = asyncio.ensure_future(call())
         await terminate_the_waiting_backend(admin)
     return task
@@ -260,3 +267,32 @@ async def test_stores_fail_with_a_typed_error_while_the_server_is_down_and_work_
                 await within(lease_many(store, 4))
     finally:
         await asyncio.wait_for(pool.close(), BOUND)
+
+
+async def test_writes_in_a_transaction_lost_before_commit_raise_and_apply_nothing(
+    store: MemoryStore, migrated_dsn: str
+) -> None:
+    entry = await store.add("first", metadata={"v": 1})
+    # Under a SHARE lock the store's reads go on and its writes wait: the loss hits the write.
+    for call in (
+        lambda: store.add("second"),
+        lambda: store.update(entry.id, metadata={"v": 2}),
+    ):
+        task = await lose_connection_during(migrated_dsn, call, lock="SHARE")
+        with pytest.raises(ConnectionLostError) as caught:
+            await within(task)
+        assert caught.value.maybe_applied is False
+        assert "rolled" in str(caught.value)
+    task = await lose_connection_during(
+        migrated_dsn, lambda: store.add_many(["third", "fourth"]), lock="SHARE"
+    )
+    with pytest.raises(BatchWriteError) as batch:
+        await within(task)
+    assert isinstance(batch.value.__cause__, ConnectionLostError)
+    assert batch.value.__cause__.maybe_applied is False
+    assert batch.value.committed == 0
+    # Nothing of the three calls was written; the store works on.
+    assert await within(store.get(entry.id)) == entry
+    [default] = await within(store.list_collections())
+    assert default.entry_count == 1
+    assert (await within(store.add("second"))).content == "second"
