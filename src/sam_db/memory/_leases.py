@@ -1,8 +1,8 @@
 """Where a store's operations get their connections: leases on its own pool, or a borrowed pool.
 
-Why leases: asyncpg's ``Pool.acquire`` / ``release`` cost ~0.15 ms per operation here (the release
-runs in a shielded task, one more event-loop pass), about 15 % of a search. A store that owns its
-pool is the pool's only user, so it can keep the connections it has used and hand them out again
+Why leases: asyncpg's ``Pool.acquire`` / ``release`` cost a noticeable share of a search (the
+release runs in a shielded task, one more event-loop pass; figures in docs/memory.md). A store
+that owns its pool is the pool's only user, so it can keep the connections it has used and hand them out again
 itself, synchronously. Anything unusual sends a connection back to asyncpg, which resets or
 replaces it: an operation on it failed or was cancelled, it was closed, or it was left inside a
 transaction. A connection the server dropped is ended and its lease freed (see ``_checked``).
