@@ -218,7 +218,7 @@ class CheckedConnection:
 
 
 class _Transaction:
-    """``async with conn.transaction():`` on a checked connection (asyncpg's, plus loss handling)."""
+    """``async with conn.transaction():`` on a checked connection: asyncpg's, plus loss handling."""
 
     __slots__ = ("_conn", "_options", "_owner", "_tx")
 

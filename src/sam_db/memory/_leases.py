@@ -5,7 +5,8 @@ release runs in a shielded task, one more event-loop pass; figures in docs/memor
 that owns its pool is the pool's only user, so it can keep the connections it has used and hand
 them out again itself, synchronously. Anything unusual sends a connection back to asyncpg, which
 resets or replaces it: an operation on it failed or was cancelled, it was closed, or it was left
-inside a transaction. A connection the server dropped is ended and its lease freed (see ``_checked``).
+inside a transaction. A connection the server dropped is ended and its lease freed (see
+``_checked``).
 """
 
 from __future__ import annotations
