@@ -95,13 +95,15 @@ class Pauses:
         """Sleep before the next try; raise :class:`MigrationLockTimeoutError` past the deadline."""
         now = time.monotonic()
         remaining = self.deadline - now
-        if remaining <= 0 or now >= self.next_log:
+        if remaining <= 0:
             holder = await describe_holder(conn, key)
-            if remaining <= 0:
-                raise MigrationLockTimeoutError(
-                    f"gave up waiting {self.wait:.0f} s for the migration lock held by {holder}; "
-                    "if that process is stuck, cancel it (pg_cancel_backend) or raise lock_wait"
-                )
+            raise MigrationLockTimeoutError(
+                f"gave up waiting {self.wait:.0f} s for the migration lock held by {holder}; "
+                "if that process is stuck, cancel it (pg_cancel_backend) or raise lock_wait"
+            )
+        # Who holds the lock costs a pg_locks query: only asked when it will be logged.
+        if now >= self.next_log and log.isEnabledFor(logging.INFO):
+            holder = await describe_holder(conn, key)
             log.info("waiting for the migration lock held by %s (%.0f s left)", holder, remaining)
             self.next_log = now + LOG_SECONDS
         pause = min(max(FIRST_PAUSE, (now - self.started) * PAUSE_SHARE), MAX_PAUSE)
