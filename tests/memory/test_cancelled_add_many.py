@@ -78,6 +78,24 @@ async def _cancel_while_the_server_sleeps(dsn: str, task: asyncio.Task[object]) 
         await task
 
 
+async def _wait_until_the_server_is_done(dsn: str) -> None:
+    """Wait until no other session of this database runs a statement or holds a transaction
+    open: whatever the cancelled call left running has ended, committed or not."""
+    conn = await asyncpg.connect(dsn)
+    try:
+        for _ in range(2000):
+            busy = await conn.fetchval(
+                "SELECT count(*) FROM pg_stat_activity WHERE datname = current_database() "
+                "AND pid <> pg_backend_pid() AND state IN ('active', 'idle in transaction')"
+            )
+            if not busy:
+                return
+            await asyncio.sleep(0.005)
+    finally:
+        await conn.close()
+    raise AssertionError("the server was still busy 10 s after the cancellation")
+
+
 async def _count(dsn: str) -> int:
     conn = await asyncpg.connect(dsn)
     try:
@@ -96,7 +114,7 @@ async def test_a_cancelled_add_many_commits_nothing_after_the_cancellation(
         task = asyncio.ensure_future(store.add_many(texts, batch_size=2))
         await _cancel_while_the_server_sleeps(migrated_dsn, task)
         seen = await _count(migrated_dsn)
-        await asyncio.sleep(1.5)  # the statements finish on the server meanwhile
+        await _wait_until_the_server_is_done(migrated_dsn)
         assert await _count(migrated_dsn) == seen == 0
 
 
@@ -110,7 +128,7 @@ async def test_a_commit_in_flight_is_waited_for_before_the_cancellation_reaches_
         task = asyncio.ensure_future(store.add_many(texts, batch_size=2))
         await _cancel_while_the_server_sleeps(migrated_dsn, task)
         seen = await _count(migrated_dsn)
-        await asyncio.sleep(1.5)
+        await _wait_until_the_server_is_done(migrated_dsn)
         assert await _count(migrated_dsn) == seen
         assert seen == 2  # the first batch, whose COMMIT was under way, and nothing else
         # Running the call again finishes the job without embedding stored texts again.
@@ -127,7 +145,7 @@ async def test_a_cancelled_add_waits_for_its_commit(migrated_dsn: str) -> None:
         task = asyncio.ensure_future(store.add("slow one"))
         await _cancel_while_the_server_sleeps(migrated_dsn, task)
         seen = await _count(migrated_dsn)
-        await asyncio.sleep(1.2)
+        await _wait_until_the_server_is_done(migrated_dsn)
         assert await _count(migrated_dsn) == seen == 1
 
 
@@ -146,5 +164,5 @@ async def test_a_cancelled_update_changes_nothing_after_the_cancellation(migrate
         task = asyncio.ensure_future(store.update(entry.id, metadata={"v": 2}))
         await _cancel_while_the_server_sleeps(migrated_dsn, task)
         seen = await store.get(entry.id)
-        await asyncio.sleep(1.2)
+        await _wait_until_the_server_is_done(migrated_dsn)
         assert await store.get(entry.id) == seen == entry
