@@ -43,7 +43,7 @@ from ._sql import (
 )
 from ._tasks import gather_or_cancel
 from ._vectors import pack_vector, pack_vectors, vector_hash
-from ._writes import Shared, Unit, batches, in_transaction, write_units
+from ._writes import Shared, in_transaction, plan_units, write_units
 
 _log = logging.getLogger("sam_db.memory")
 
@@ -509,7 +509,8 @@ class MemoryStore:
         missing = [h for h in first if h not in by_hash and h not in expired]
         # An embedding failure or a bad vector raises here, before anything is written.
         vectors = await self._embed_packed([texts[first[h]] for h in missing], dims)
-        units = self._units(texts, metas, first, missing, vectors, expired, batch_size)
+        size = batch_size or self.batch_size
+        units = plan_units(texts, metas, first, missing, vectors, expired, size)
         shared = Shared(sql, collection, self.embedder.model, session_id, workflow_id, expiry)
         stored, failures = await write_units(
             self._connect, shared, cid, units, self.write_concurrency
@@ -537,39 +538,6 @@ class MemoryStore:
                 "call again to store it anew"
             )
         return [by_hash[h] for h in hashes]
-
-    def _units(
-        self,
-        texts: list[str],
-        metas: list[str],
-        first: dict[bytes, int],
-        missing: list[bytes],
-        vectors: list[Any],
-        expired: dict[bytes, Any],
-        batch_size: int | None,
-    ) -> list[Unit]:
-        """The transactions of one add/add_many: new rows in batches of ``batch_size`` rows
-        and MAX_BATCH_CHARS characters (a statement far below PostgreSQL's message limit),
-        in input order; renewals of expired entries go with the first batch."""
-        sizes = [len(texts[first[h]]) + len(metas[first[h]]) for h in missing]
-        runs = batches(sizes, batch_size or self.batch_size, inp.MAX_BATCH_CHARS) or [[]]
-        units = []
-        for n, run in enumerate(runs):
-            run = sorted(run, key=lambda i: missing[i])  # see write_unit: lock order
-            renew = list(expired) if n == 0 else []
-            positions = sorted([first[missing[i]] for i in run] + [first[h] for h in renew])
-            units.append(
-                Unit(
-                    texts=[texts[first[missing[i]]] for i in run],
-                    hashes=[missing[i] for i in run],
-                    vectors=[vectors[i] for i in run],
-                    metas=[metas[first[missing[i]]] for i in run],
-                    renew_ids=[expired[h] for h in renew],
-                    renew_metas=[metas[first[h]] for h in renew],
-                    positions=positions,
-                )
-            )
-        return [u for u in units if u.texts or u.renew_ids]
 
     @staticmethod
     def _translate(exc: BaseException) -> BaseException:

@@ -16,6 +16,7 @@ from contextlib import AbstractAsyncContextManager
 from datetime import datetime
 from typing import Any, NamedTuple, TypeVar
 
+from . import _inputs
 from ._models import MemoryEntry
 from ._rows import entry_from_row
 from ._sql import Statements
@@ -61,6 +62,40 @@ def batches(sizes: Sequence[int], count: int, budget: int) -> list[list[int]]:
     if run:
         runs.append(run)
     return runs
+
+
+def plan_units(
+    texts: list[str],
+    metas: list[str],
+    first: dict[bytes, int],
+    missing: list[bytes],
+    vectors: list[Any],
+    expired: dict[bytes, Any],
+    batch_size: int,
+) -> list[Unit]:
+    """The transactions of one add/add_many: the ``missing`` texts (hashes; ``first`` maps a
+    hash to its first input position, ``vectors`` follow ``missing``) in batches of at most
+    ``batch_size`` rows and MAX_BATCH_CHARS characters (a statement far below PostgreSQL's
+    message limit), in input order; the ``expired`` entries (hash -> id) are renewed with the
+    first batch."""
+    sizes = [len(texts[first[h]]) + len(metas[first[h]]) for h in missing]
+    runs = batches(sizes, batch_size, _inputs.MAX_BATCH_CHARS) or [[]]
+    units = []
+    for n, run in enumerate(runs):
+        run = sorted(run, key=lambda i: missing[i])  # see write_unit: lock order
+        renew = list(expired) if n == 0 else []
+        units.append(
+            Unit(
+                texts=[texts[first[missing[i]]] for i in run],
+                hashes=[missing[i] for i in run],
+                vectors=[vectors[i] for i in run],
+                metas=[metas[first[missing[i]]] for i in run],
+                renew_ids=[expired[h] for h in renew],
+                renew_metas=[metas[first[h]] for h in renew],
+                positions=sorted([first[missing[i]] for i in run] + [first[h] for h in renew]),
+            )
+        )
+    return [u for u in units if u.texts or u.renew_ids]
 
 
 async def in_transaction(conn: Any, work: Callable[[], Awaitable[T]]) -> T:
