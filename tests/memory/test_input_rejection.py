@@ -78,6 +78,9 @@ class _NoOffset(tzinfo):
         return "nowhere"
 
 
+_EAST = timezone(timedelta(hours=1))
+_WEST = timezone(timedelta(hours=-1))
+
 BAD_METADATA: dict[str, Any] = {
     "lone surrogate in a value": {"a": "ok", "b": "x\ud800y"},
     "lone surrogate in a key": {"\udc80": 1},
@@ -190,6 +193,8 @@ BAD_EXPIRY: dict[str, dict[str, Any]] = {
     "expires_at naive": {"expires_at": datetime(2030, 1, 1)},
     "expires_at without an offset": {"expires_at": datetime(2030, 1, 1, tzinfo=_NoOffset())},
     "expires_at a string": {"expires_at": "2030-01-01"},
+    "expires_at before the year 1 in UTC": {"expires_at": datetime(1, 1, 1, tzinfo=_EAST)},
+    "expires_at after the year 9999 in UTC": {"expires_at": datetime.max.replace(tzinfo=_WEST)},
 }
 
 
@@ -208,6 +213,7 @@ BAD_ACCESS_ARGS: dict[str, dict[str, Any]] = {
     "collection with a lone surrogate": {"collection": "c\ud800"},
     "since a string": {"since": "yesterday"},
     "since naive": {"since": datetime(2020, 1, 1)},
+    "since before the year 1 in UTC": {"since": datetime(1, 1, 1, tzinfo=_EAST)},
     "entry id not a uuid": {"entry_id": "nope"},
     "limit a bool": {"limit": True},
 }

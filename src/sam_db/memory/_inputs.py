@@ -210,6 +210,12 @@ def check_aware(value: object, what: str) -> datetime:
         raise InvalidInputError(f"{what} must be a datetime, got {value!r}")
     if value.utcoffset() is None:
         raise InvalidInputError(f"{what} must be timezone-aware (e.g. datetime.now(UTC))")
+    try:
+        value.astimezone(timezone.utc)  # what the driver sends: it must exist in UTC
+    except OverflowError:
+        raise InvalidInputError(
+            f"{what}={value!r} is outside the years 1-9999 once in UTC"
+        ) from None
     return value
 
 
