@@ -26,7 +26,13 @@ from ._connect import Link, Target, open_link
 from ._ident import quote_ident
 from ._migration import MigrationFile
 from ._sources import Source, discover
-from ._sqlsplit import SqlSyntaxError, Statement, line_and_column, split_statements
+from ._sqlsplit import (
+    SqlSyntaxError,
+    Statement,
+    has_statements,
+    line_and_column,
+    split_statements,
+)
 from ._stall import StallTimeout as _StallTimeout
 from ._stall import StatementFailed, ms, run_in_tx, statement_timeout_outside_tx
 from ._tracking import AppliedRow, TrackingSql
@@ -403,7 +409,8 @@ async def migrate_new_schema(target: Target, settings: Settings) -> list[Done]:
                 await _prepare_tx(ctx, conn)  # settings, the schema, the tracking table
                 for mig in files:
                     started = time.perf_counter()
-                    await conn.execute(mig.sql)
+                    if has_statements(mig.sql):  # asyncpg fails on an empty query
+                        await conn.execute(mig.sql)
                     done.append(Done(mig, (time.perf_counter() - started) * 1000))
                 await conn.executemany(
                     ctx.sql.insert,
@@ -653,7 +660,8 @@ async def _run_in_tx(ctx: _Ctx, conn: asyncpg.Connection, step: _Step) -> None:
     script = step.script
     stall = ctx.settings.stall_timeout
     if stall is None:
-        await conn.execute(script.sql)
+        if has_statements(script.sql):  # asyncpg fails on an empty query
+            await conn.execute(script.sql)
         return
     try:
         await run_in_tx(

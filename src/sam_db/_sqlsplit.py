@@ -14,7 +14,7 @@ from typing import NamedTuple
 
 from ._sqllex import Lexer, SqlSyntaxError, Token, line_of
 
-__all__ = ["SqlSyntaxError", "Statement", "line_and_column", "split_statements"]
+__all__ = ["SqlSyntaxError", "Statement", "has_statements", "line_and_column", "split_statements"]
 
 _ROUTINE_HEADS = (
     ("CREATE", "FUNCTION"),
@@ -60,6 +60,18 @@ def split_statements(script: str, *, standard_conforming_strings: bool = True) -
         current.add(tok)
     _emit(out, script, chunk_start, len(script), current)
     return out
+
+
+def has_statements(script: str) -> bool:
+    """False when ``script`` holds only spaces, comments and ``;``: nothing for the server to run.
+
+    Such a script must not be sent: asyncpg fails on the server's empty-query answer. Reads only up
+    to the first token; a script that does not lex is left for the server to report.
+    """
+    try:
+        return any(tok.text != ";" for tok in Lexer(script))
+    except SqlSyntaxError:
+        return True
 
 
 class _Open:
