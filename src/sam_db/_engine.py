@@ -737,8 +737,11 @@ WHERE NOT i.indisvalid
 async def _statements_outside_tx(ctx: _Ctx, work: asyncpg.Connection, step: _Step) -> None:
     """Send each statement of a no-transaction script alone, with the run's session settings."""
     script = step.script
+    # The server reads each statement with the session's standard_conforming_strings (which a
+    # database or role may set off): the splitter must start from the same value.
+    standard = getattr(work.get_settings(), "standard_conforming_strings", "on") != "off"
     try:
-        statements = split_statements(script.sql)
+        statements = split_statements(script.sql, standard_conforming_strings=standard)
     except SqlSyntaxError as exc:
         raise MigrationFailedError(
             f"{script.origin}: {exc}", file=script.origin, line=exc.line
