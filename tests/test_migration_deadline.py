@@ -10,7 +10,9 @@ from __future__ import annotations
 
 import asyncio
 import time
+from collections.abc import Coroutine
 from pathlib import Path
+from typing import Any
 
 import asyncpg
 import pytest
@@ -38,9 +40,14 @@ async def _reader(dsn: str, table: str) -> asyncpg.Connection:
     return conn
 
 
-async def _application_query_wait(dsn: str, migrate: asyncio.Task[object]) -> tuple[float, bool]:
-    """Blocks statement 1 briefly and statement 2 for long; the app's wait on ``a``, and whether
-    it ended while statement 2's blocker was still there."""
+async def _application_query_wait(
+    dsn: str, migrate: Coroutine[Any, Any, list[sam_db.Migration]], hold: float = 2.5
+) -> tuple[float, bool, list[sam_db.Migration]]:
+    """Runs ``migrate`` with statement 1 blocked briefly and statement 2 for ``hold`` seconds.
+
+    Returns how long an application query on ``a`` waited, whether it ended while statement 2's
+    blocker was still there, and what the migration applied.
+    """
     a_reader = await _reader(dsn, "a")
     b_reader = await _reader(dsn, "b")
     app = await asyncpg.connect(dsn)
@@ -51,28 +58,29 @@ async def _application_query_wait(dsn: str, migrate: asyncio.Task[object]) -> tu
         query = asyncio.create_task(app.fetchval("SELECT count(*) FROM a"))  # queues behind it
         await asyncio.sleep(0.2)
         await a_reader.close()  # statement 1 gets a's lock and keeps it; statement 2 waits for b
-        done, _ = await asyncio.wait({query}, timeout=4.0)
+        done, _ = await asyncio.wait({query}, timeout=hold)
         waited = time.monotonic() - started
         before_b_released = bool(done)
         await b_reader.close()
         await asyncio.wait_for(query, timeout=10)
         waited = min(waited, time.monotonic() - started)
-        await asyncio.wait_for(migrate_task, timeout=30)
-        return waited, before_b_released
+        return waited, before_b_released, await asyncio.wait_for(migrate_task, timeout=30)
     finally:
         for c in (a_reader, b_reader, app):
             await c.close()
 
 
+@pytest.mark.slow
 async def test_lock_timeout_alone_bounds_each_statement_not_the_migration(
     db_dsn: str, tmp_path: Path
 ) -> None:
     src = _sources(tmp_path)
     await sam_db.migrate(db_dsn, sources=[src], include_bundled=False, target="001")
-    run = sam_db.migrate(db_dsn, sources=[src], include_bundled=False, lock_timeout=6)
-    waited, before_b_released = await _application_query_wait(db_dsn, asyncio.ensure_future(run))
-    # The app query stayed queued behind the migration until statement 2's blocker went away.
-    assert not before_b_released and waited >= 4.0
+    run = sam_db.migrate(db_dsn, sources=[src], include_bundled=False, lock_timeout=4)
+    waited, before_b_released, _ = await _application_query_wait(db_dsn, run)
+    # The app query stayed queued behind the migration until statement 2's blocker went away,
+    # though each statement waited less than lock_timeout.
+    assert not before_b_released and waited >= 2.5
 
 
 async def test_stall_timeout_bounds_how_long_application_queries_wait(
@@ -84,16 +92,15 @@ async def test_stall_timeout_bounds_how_long_application_queries_wait(
         db_dsn,
         sources=[src],
         include_bundled=False,
-        lock_timeout=6,
+        lock_timeout=4,
         stall_timeout=1.0,
         lock_retries=50,
     )
-    task = asyncio.ensure_future(run)
-    waited, before_b_released = await _application_query_wait(db_dsn, task)
+    waited, before_b_released, applied = await _application_query_wait(db_dsn, run)
     # The attempt was rolled back at its deadline, releasing a, while b was still blocked.
     assert before_b_released
     assert waited <= 1.0 + 0.5
-    assert [m.version for m in task.result()] == ["002"]  # retried once b was free
+    assert [m.version for m in applied] == ["002"]  # retried once b was free
     assert (
         await fetchval(
             db_dsn,
