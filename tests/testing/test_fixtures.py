@@ -194,7 +194,9 @@ def test_commit_inside_tx_is_reported_and_the_database_replaced(pytester: pytest
             assert await sam_db_tx.fetchval("SELECT count(*) FROM memory_collections") == 0
         """
     )
-    result = pytester.runpytest("-p", "no:randomly")
+    # pgvector-python < 0.5 imports numpy, which warns when pytester's in-process runs re-import it.
+    numpy_reload = "ignore:The NumPy module was reloaded:UserWarning"
+    result = pytester.runpytest("-p", "no:randomly", "-W", numpy_reload)
     result.assert_outcomes(passed=2, warnings=1)
     result.stdout.fnmatch_lines(["*sam_db_tx: the test ended the fixture's transaction*"])
 
