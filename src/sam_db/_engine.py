@@ -12,7 +12,6 @@ it done and move on.
 
 import asyncio
 import logging
-import re
 import time
 from collections.abc import Awaitable, Callable, Mapping, Sequence
 from datetime import datetime
@@ -23,6 +22,12 @@ import asyncpg
 from . import _indexes, _lock, _tracking
 from ._checksum import ALGORITHM
 from ._connect import Link, Target, open_link
+from ._failures import describe as _describe
+from ._failures import excerpt as _excerpt
+from ._failures import failure as _failure
+from ._failures import missing_extension as _missing_extension
+from ._failures import timed_out as _timed_out
+from ._failures import verb as _verb
 from ._ident import quote_ident
 from ._migration import MigrationFile
 from ._sources import Source, discover
@@ -30,7 +35,6 @@ from ._sqlsplit import (
     SqlSyntaxError,
     Statement,
     has_statements,
-    line_and_column,
     split_statements,
 )
 from ._stall import StallTimeout as _StallTimeout
@@ -38,8 +42,6 @@ from ._stall import StatementFailed, ms, run_in_tx, statement_timeout_outside_tx
 from ._tracking import AppliedRow, TrackingSql
 from .errors import (
     ConfigurationError,
-    DDLLockTimeoutError,
-    ExtensionMissingError,
     InvalidIndexError,
     MigrationError,
     MigrationFailedError,
@@ -684,36 +686,6 @@ async def _run_in_tx(ctx: _Ctx, conn: asyncpg.Connection, step: _Step) -> None:
         ) from None
 
 
-def _timed_out(
-    ctx: _Ctx, step: _Step, exc: asyncpg.LockNotAvailableError | _StallTimeout, attempts: int
-) -> DDLLockTimeoutError:
-    """The error once every attempt of ``step`` hit ``lock_timeout`` or ``stall_timeout``."""
-    s = ctx.settings
-    if isinstance(exc, _StallTimeout):
-        return DDLLockTimeoutError(
-            f"{_verb(step)} {step.script.origin} could not finish within stall_timeout={s.stall_timeout:g}s "
-            f"(lock waits and execution of all its statements), {attempts} times; the last attempt "
-            f"ran out at line {exc.statement.line}. Each attempt was rolled back, releasing its locks. "
-            "A long transaction may hold a lock it needs (find it in pg_stat_activity / pg_locks), "
-            "or the migration itself runs longer: raise stall_timeout or split the file.",
-            file=step.script.origin,
-            statement=exc.statement.sql,
-            line=exc.statement.line,
-        )
-    return DDLLockTimeoutError(
-        f"{_verb(step)} {step.script.origin} waited more than lock_timeout="
-        f"{s.ddl_lock_timeout:g}s for a table lock, {attempts} times: {exc}. "
-        "A long transaction holds a lock on a table it changes; find it in pg_stat_activity "
-        "or pg_locks and end it, or raise lock_timeout / lock_retries.",
-        file=step.script.origin,
-        sqlstate=exc.sqlstate,
-    )
-
-
-def _verb(step: _Step) -> str:
-    return "migration" if step.record == "insert" else "rollback of"
-
-
 def _log_done(step: _Step, elapsed: float) -> None:
     what = "applied" if step.record == "insert" else "rolled back"
     log.info("%s %s in %.1f ms", what, step.migration.filename, elapsed)
@@ -833,126 +805,3 @@ async def _run_single_connection(ctx: _Ctx, step: _Step) -> bool:
     ctx.done.append(Done(step.migration, elapsed))
     _log_done(step, elapsed)
     return True
-
-
-# ---------------------------------------------------------------------------------------------
-# error reporting
-
-_EXTENSION_RE = re.compile(r'extension "([^"]+)"')
-
-
-def _message(exc: asyncpg.PostgresError) -> str:
-    """The primary message only: ``str(exc)`` adds DETAIL and HINT lines of its own."""
-    return str(getattr(exc, "message", None) or exc).rstrip(".")
-
-
-def _describe(exc: asyncpg.PostgresError) -> str:
-    text = f"{exc.__class__.__name__}: {_message(exc)}"
-    detail = getattr(exc, "detail", None)
-    hint = getattr(exc, "hint", None)
-    if detail:
-        text += f" (detail: {detail})"
-    if hint:
-        text += f" (hint: {hint})"
-    return f"{text} [SQLSTATE {exc.sqlstate}]"
-
-
-def _excerpt(sql: str, limit: int = 300) -> str:
-    one = " ".join(sql.split())
-    return one if len(one) <= limit else one[: limit - 1] + "…"
-
-
-def _missing_extension(step: _Step, exc: asyncpg.PostgresError) -> ExtensionMissingError | None:
-    message = _message(exc)
-    m = _EXTENSION_RE.search(message)
-    if (
-        exc.sqlstate not in ("0A000", "58P01")
-        or m is None
-        or (
-            "control file" not in (message + str(getattr(exc, "detail", "") or ""))
-            and "not available" not in message
-        )
-    ):
-        return None
-    name = m.group(1)
-    how = (
-        "pgvector is not installed on this PostgreSQL server. Install it on the server (Debian/Ubuntu "
-        "with the PGDG repository: apt install postgresql-<major>-pgvector; macOS: brew install "
-        "pgvector; or build it: https://github.com/pgvector/pgvector#installation), or use the "
-        "embedded server, which has it: pip install 'sam-db[embedded]' and run without a DSN."
-        if name == "vector"
-        else f"Install the {name} extension on the PostgreSQL server."
-    )
-    return ExtensionMissingError(
-        f"{step.script.origin} needs the PostgreSQL extension {name!r}, which this server does not "
-        f"have ({message}). {how} The migration was rolled back; earlier migrations stay applied.",
-        extension=name,
-    )
-
-
-async def _failure(ctx: _Ctx, step: _Step, exc: asyncpg.PostgresError) -> Exception:
-    """The typed error for a failed transactional script, naming the failing statement."""
-    missing = _missing_extension(step, exc)
-    if missing is not None:
-        return missing
-    script = step.script
-    where: Statement | None = None
-    cause = exc
-    position = getattr(exc, "position", None)
-    try:
-        statements = split_statements(script.sql)
-    except SqlSyntaxError:
-        statements = []
-    if position:
-        line, col = line_and_column(script.sql, int(position))
-        where = next((s for s in reversed(statements) if s.line <= line), None)
-        loc = f"line {line}, column {col}"
-    else:
-        found = await _locate(ctx, statements)
-        if found is not None:
-            where, located = found
-            cause = located or exc
-        loc = f"line {where.line}" if where else "an unknown statement"
-    index = f" (statement {statements.index(where) + 1} of {len(statements)})" if where else ""
-    text = (
-        f"{_verb(step)} {script.origin} failed at {loc}{index}: {_describe(cause)}"
-        + (f"\n  {_excerpt(where.sql)}" if where else "")
-        + "\nIts transaction was rolled back: nothing of it was applied."
-    )
-    return MigrationFailedError(
-        text,
-        file=script.origin,
-        statement=where.sql if where else None,
-        line=where.line if where else None,
-        sqlstate=cause.sqlstate,
-    )
-
-
-async def _locate(
-    ctx: _Ctx, statements: list[Statement]
-) -> tuple[Statement, asyncpg.PostgresError | None] | None:
-    """Find which statement fails by replaying them one by one in a transaction rolled back after.
-
-    PostgreSQL reports no statement index for a multi-statement query, and a runtime error (unlike a
-    syntax error) carries no position, so this replay is how the error can name the statement.
-    """
-    if len(statements) == 1:
-        return statements[0], None
-    conn = ctx.link.conn
-    tx = conn.transaction()
-    await tx.start()
-    try:
-        await conn.execute(
-            "SELECT set_config('search_path', $1, true), set_config('lock_timeout', '1s', true)",
-            ctx.search_path,
-        )
-        for st in statements:
-            try:
-                await conn.execute(st.sql)
-            except asyncpg.PostgresError as exc:
-                return st, exc
-        return None
-    except asyncpg.PostgresError:
-        return None
-    finally:
-        await tx.rollback()
