@@ -11,6 +11,8 @@ from typing import Any
 
 import numpy as np
 import pytest
+from hypothesis import given, settings
+from hypothesis import strategies as st
 
 from sam_db.errors import InvalidInputError
 from sam_db.memory import MemoryStore
@@ -124,3 +126,49 @@ async def test_search_by_vector_refuses_an_underflowing_vector_and_a_dict(
         await store.search_by_vector({float(i): 1.0 for i in range(D)})  # type: ignore[arg-type]
     hits = await store.search_by_vector([1e-30] + [0.0] * (D - 1))  # tiny but not zero
     assert len(hits) == 1 and hits[0].similarity == hits[0].similarity  # not NaN
+
+
+# -- generated vectors ------------------------------------------------------------------------
+
+_SMALL = 8
+_elements = st.one_of(
+    st.floats(),  # NaN, infinities, subnormals, beyond float32's range
+    st.floats(min_value=-1e-44, max_value=1e-44),  # around float32's smallest values
+    st.integers(min_value=-(10**400), max_value=10**400),
+    st.sampled_from([0.0, -0.0, 1.0, 0, 1, True, False, np.True_, np.float32(0.5), np.int64(-3)]),
+    st.sampled_from([None, "1", 1j, Decimal("0.5"), [1.0]]),
+)
+
+
+def _expected(values: list[Any]) -> bytes | None:
+    """The packed floats of ``values``, or None when the store must refuse them."""
+    if any(
+        isinstance(v, (bool, np.bool_)) or not isinstance(v, (int, float, np.number))
+        for v in values
+    ):
+        return None
+    try:
+        wide = [float(v) for v in values]
+    except OverflowError:  # an int beyond float's range
+        return None
+    with np.errstate(over="ignore"):
+        packed = np.array(wide, dtype=np.float64).astype(">f4")
+    if not np.all(np.isfinite(packed)) or not np.any(packed):
+        return None
+    return packed.tobytes()
+
+
+# A list that starts with Python floats and holds numpy float32 scalars further on is summed in
+# float32 from there (NumPy 2's promotion), which warns near float32's limit; the store then sums
+# it again as Python floats, so the outcome is right.
+@pytest.mark.filterwarnings("ignore:overflow encountered in cast:RuntimeWarning")
+@settings(max_examples=1500, deadline=None, derandomize=True, database=None)
+@given(st.lists(_elements, min_size=_SMALL, max_size=_SMALL), st.booleans())
+def test_generated_vectors_are_packed_exactly_or_refused(values: list[Any], as_tuple: bool) -> None:
+    expected = _expected(values)
+    try:
+        packed = pack_vector(tuple(values) if as_tuple else values, _SMALL).to_binary()[4:]
+    except InvalidInputError:
+        assert expected is None, values
+        return
+    assert packed == expected, values

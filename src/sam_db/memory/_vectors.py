@@ -25,7 +25,13 @@ from ..errors import DimensionMismatchError, InvalidInputError
 
 def _first_bad(values: Sequence[Any]) -> str:
     for i, x in enumerate(values):
-        if not math.isfinite(x) or abs(x) > _FLOAT32_MAX:
+        try:
+            finite = math.isfinite(x) and abs(x) <= _FLOAT32_MAX
+        except OverflowError:  # an int beyond float's range
+            finite = False
+        if not finite:
+            if isinstance(x, int) and x.bit_length() > 128:  # (its repr may be refused)
+                return f"a {x.bit_length()}-bit int at index {i}"
             return f"{x!r} at index {i}"
     return "a sum beyond the float range"  # pragma: no cover - needs values near 1e308
 
@@ -72,13 +78,16 @@ def pack_vector(value: Any, dimensions: int, *, what: str = "vector") -> Any:
     n = len(value)
     if n != dimensions:
         raise _wrong_length(n, dimensions, what)
+    if value[0].__class__ is not float:  # ints, numpy scalars: checked, as Python floats
+        value = _as_floats(value, what)
     try:
         total = sum(value)  # NaN and inf poison the sum; C-level loop over the floats
-    except TypeError:
-        raise InvalidInputError(f"{what} contains a value that is not a number") from None
-    if total.__class__ is not float:  # ints, numpy scalars, complex, Decimal: look closer
-        _check_real(value, what)
-        total = float(total)
+    except (TypeError, OverflowError):  # not numbers; ints beyond float's range
+        value = _as_floats(value, what)
+        total = sum(value)
+    if total.__class__ is not float:  # other kinds of numbers further on
+        value = _as_floats(value, what)
+        total = sum(value)
     fmt = _FORMATS.get(n)
     if fmt is None:
         fmt = _FORMATS.setdefault(n, struct.Struct(f">HH{n}f"))  # pgvector's binary format
@@ -119,6 +128,17 @@ def _as_list(value: Any, what: str) -> list[Any]:
     raise InvalidInputError(f"{what} must be a sequence of floats, got {type(value).__name__}")
 
 
+def _as_floats(values: Sequence[Any], what: str) -> list[float]:
+    """Real numbers as Python floats (summed in float64, not in a numpy scalar's precision)."""
+    _check_real(values, what)
+    try:
+        return [float(x) for x in values]
+    except OverflowError:  # an int beyond float's range
+        raise InvalidInputError(
+            f"{what} contains a non-finite value ({_first_bad(values)})"
+        ) from None
+
+
 def _check_real(values: Sequence[Any], what: str) -> None:
     """Refuse values that are not real numbers: bools (numpy's too), complex, Decimal, str."""
     for kind in set(map(type, values)):
@@ -128,8 +148,8 @@ def _check_real(values: Sequence[Any], what: str) -> None:
             continue
         i = next(i for i, x in enumerate(values) if type(x) is kind)
         raise InvalidInputError(
-            f"{what} contains {values[i]!r} at index {i}, which is not a real number "
-            "(vectors hold floats)"
+            f"{what} contains {values[i]!r} at index {i}: not a number a vector can hold "
+            "(a float or an int)"
         )
 
 
