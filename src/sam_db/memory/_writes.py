@@ -2,9 +2,8 @@
 
 Every write is an explicit transaction. A transaction whose COMMIT was not sent never commits,
 whatever happens to the caller; a COMMIT once sent is waited for even if the caller is cancelled
-meanwhile (the cancellation is passed on afterwards). So when
-an error or a cancellation reaches the caller, what is stored is final: nothing more is written
-after it.
+meanwhile (the cancellation is passed on afterwards). So when an error or a cancellation reaches
+the caller, what is stored is final: nothing more is written after it.
 """
 
 from __future__ import annotations
