@@ -21,6 +21,7 @@ _COMMENTS = {"SQL_COMMENT", "C_COMMENT"}
 _COPY_STDIN = re.compile(r"^\s*\\?copy\b.*\bfrom\s+p?stdin\b", re.I | re.S)
 _META_LINE = re.compile(r"^[ \t]*\\", re.M)
 _UNTERMINATED = "unterminated"
+_CONTINUES = re.compile(r"(?:[ \t\n\r\f\v]|--[^\n\r]*)*'")
 _END_OF_DATA = re.compile(r"^\\\.[ \t]*$", re.M)
 _NUMBER_RUN = re.compile(r"\$?[0-9A-Za-z_.]+")
 
@@ -70,6 +71,7 @@ class _Emulator:
     def __init__(self, text: str, scs: StandardStrings) -> None:
         self.text = text
         self.scan_text = text  # text with the tokens that the scanner rejects masked
+        self.shifted: set[int] = set()
         self.scs = scs
         self.standard = True
         self.session = True
@@ -134,9 +136,15 @@ class _Emulator:
         cut = text.rfind("\n", pos, stop - 1) + 1 if stop == end else stop
         while cut > pos:  # from the longest prefix down
             try:
-                return self._tokens(pos, cut), cut
+                tokens = self._tokens(pos, cut)
+                # A string literal may go on after the cut ('a' newline 'b'): cut elsewhere.
+                if not (
+                    tokens and tokens[-1].name.endswith("CONST") and _CONTINUES.match(text, cut)
+                ):
+                    return tokens, cut
             except pglast.parser.ParseError:
-                cut = text.rfind("\n", pos, cut - 1) + 1
+                pass
+            cut = text.rfind("\n", pos, cut - 1) + 1
         return None
 
     def _mask(self, at: int, error: str) -> None:
@@ -151,6 +159,7 @@ class _Emulator:
             # backslash escapes); a B'' string has the same extent for the server's scanner.
             assert t[at : at + 3].upper() == "U&'", error
             self.scan_text = t[:at] + " B" + t[at + 2 :]
+            self.shifted.add(at + 1)  # the token really starts one character earlier
             return
         if "Unicode" in error:
             escape = max(t.rfind("\\u", 0, at + 2), t.rfind("\\U", 0, at + 2))
@@ -181,6 +190,7 @@ class _Emulator:
 
     def _token(self, tok: parser.Token, a: int, b: int) -> None:
         st = self.stmt
+        a -= a in self.shifted
         if st.first < 0:
             st.first, st.orig_first = a + self.delta, a
         st.last, st.orig_last = b + self.delta, b

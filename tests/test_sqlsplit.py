@@ -207,3 +207,8 @@ def test_statement_offsets_cover_its_code() -> None:
     script = "-- c\nSELECT 1 /* x */ ;\n  SELECT (2)"
     stmts = split_statements(script)
     assert [script[s.start : s.end] for s in stmts] == ["SELECT 1", "SELECT (2)"]
+
+
+def test_number_with_an_identifier_glued_on_is_one_token() -> None:
+    # The server reads 1.5e3$$ as one (rejected) token, not 1.5e3 then a dollar quote.
+    assert sqls("SELECT 1.5e3$$; SELECT 2") == ["SELECT 1.5e3$$", "SELECT 2"]

@@ -30,7 +30,7 @@ _TOKEN = re.compile(
     |(?P<ustring>[uU]&')
     |(?P<uident>[uU]&")
     |(?P<word>[{_START}][{_CONT}$]*)
-    |(?P<number>(?:[0-9][0-9_]*(?:\.[0-9_]*)?|\.[0-9][0-9_]*)(?:[eE][-+]?[0-9][0-9_]*)?{_JUNK})
+    |(?P<number>[0-9][0-9_]*(?:\.[0-9_]*)?|\.[0-9][0-9_]*)
     |(?P<string>')
     |(?P<ident>")
     |(?P<dollar>\$(?:[{_START}][{_CONT}]*)?\$)
@@ -42,6 +42,10 @@ _TOKEN = re.compile(
 
 # What may separate two parts of one string literal: spaces or -- comments including a newline.
 _CONTINUATION = re.compile(r"(?:[ \t\f\v]|--[^\n\r]*)*[\n\r](?:[ \t\n\r\f\v]|--[^\n\r]*[\n\r])*'")
+# After a number's digits: an exponent, or an identifier glued on (which may itself begin with e and
+# swallow the exponent's digits and a '$'); the server's scanner takes the longer.
+_EXPONENT = re.compile(rf"(?:[eE][-+]?[0-9][0-9_]*)?{_JUNK}")
+_GLUED = re.compile(_JUNK)
 _E_INSIDE = re.compile(r"[^\\']*")
 _COMMENT_MARK = re.compile(r"/\*|\*/")
 
@@ -110,8 +114,11 @@ class Lexer:
                 yield Token("dollar", script[i:end], i, end)
                 i = end
                 continue
-            yield Token(kind, m.group(), i, m.end())
-            i = m.end()
+            end = m.end()
+            if kind == "number":
+                end = max(_EXPONENT.match(script, end).end(), _GLUED.match(script, end).end())  # type: ignore[union-attr]
+            yield Token(kind, script[i:end], i, end)
+            i = end
 
     def _string(self, quote: int, *, escapes: bool, doubling: bool) -> int:
         """End of the literal whose (first) opening quote is at ``quote``, continuations included."""
