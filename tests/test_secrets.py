@@ -4,14 +4,16 @@ Hypothesis writes DSNs in every shape people type (URL, scheme-less ``sam:pw@hos
 ``//sam:pw@…``, ``postgresql:/sam:pw@…``, ``?password=``, key/value), with passwords full of URL
 delimiters, percent-encoded or not, bad ports and broken IPv6 hosts. For migrate, status, rollback,
 repair, the CLI (in-process and as a real subprocess), ``MemoryStore`` (repr and open) and the
-OpenAI embedder, no word of the secret may appear in an error's str, repr, args or attributes,
-anywhere in its ``__cause__`` / ``__context__`` chain (suppressed contexts included), in a log line
-or in the CLI's output; and every failure is a typed ``SamDbError``.
+OpenAI embedder, no word of the secret (nor its head) may appear in an error's str, repr, args,
+attributes or traceback, anywhere in its ``__cause__`` / ``__context__`` chain (suppressed
+contexts included), in a log line or in the CLI's output; and every failure is a typed
+``SamDbError``.
 
-Passwords are built from "words" (``Zq`` + 5-8 random characters, an alphabet no message uses)
-joined by delimiters, so that a word found anywhere is a leak, never a coincidence. Connections
-that fall back to libpq defaults reach the real test server (PGHOST/PGPORT point at it) as a role
-that does not exist, so server error messages quoting misparsed fragments are covered too.
+Passwords are built from "words" (``Zq`` + random characters, 5-8 of them or, sometimes, more than
+a 63-byte PostgreSQL name holds) joined by delimiters, so that a word's head found anywhere is a
+leak, never a coincidence. Connections that fall back to libpq defaults reach the real test server
+(PGHOST/PGPORT point at it) as a role that does not exist, so server error messages quoting
+misparsed fragments are covered too.
 """
 
 from __future__ import annotations
