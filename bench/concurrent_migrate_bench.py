@@ -6,7 +6,9 @@ The round's wall time runs from the release to the last process's return (interp
 imports are excluded: they are the same with or without sam_db). One-process and N-process rounds
 are interleaved so that drift in machine load hits both alike; medians are printed, with the ratio
 N processes / 1 process, and a raw asyncpg runner (one process, one transaction per file) as a
-reference.
+reference. The floor case — one raw runner plus N - 1 processes that only connect and run one
+query — is what N processes cost before any lock waiting: N connections and N interpreters'
+asyncpg work on the same cores.
 
     python bench/concurrent_migrate_bench.py [--rounds 9] [--processes 10] [--dsn postgresql://...]
 
@@ -66,7 +68,15 @@ async def raw(dsn):
     finally:
         await conn.close()
 
-runner = raw if sys.argv[2] == "raw" else sam_db.migrate  # resolves the lazy import now
+async def ping(dsn):
+    conn = await asyncpg.connect(dsn)
+    try:
+        await conn.fetchval("SELECT 1")
+    finally:
+        await conn.close()
+
+runners = {"raw": raw, "ping": ping, "sam_db": sam_db.migrate}  # resolves the lazy import now
+runner = runners[sys.argv[2]]
 discover()  # both runners read the files once before the release (OS cache, imports)
 print("ready", flush=True)
 sys.stdin.readline()
@@ -76,14 +86,16 @@ print(time.monotonic(), flush=True)
 
 
 def _spawn(dsn: str, kind: str, count: int) -> list[subprocess.Popen[str]]:
+    """``count`` waiting children; kind ``floor`` is one raw runner and ``count - 1`` pings."""
+    kinds = ["raw"] + ["ping"] * (count - 1) if kind == "floor" else [kind] * count
     procs = [
         subprocess.Popen(
-            [sys.executable, "-c", _CHILD, dsn, kind],
+            [sys.executable, "-c", _CHILD, dsn, k],
             stdin=subprocess.PIPE,
             stdout=subprocess.PIPE,
             text=True,
         )
-        for _ in range(count)
+        for k in kinds
     ]
     for p in procs:
         assert p.stdout is not None and p.stdout.readline().strip() == "ready"
@@ -141,8 +153,13 @@ def main() -> None:
         tmp = Path(tempfile.mkdtemp(prefix="sam_db_bench_"))
         server = start_embedded(tmp / "data", cleanup="delete")
         admin = embedded_dsn(server)
-    cases = [("raw asyncpg, 1 process", "raw", 1), ("sam_db, 1 process", "sam_db", 1)]
-    cases.append((f"sam_db, {args.processes} processes", "sam_db", args.processes))
+    n = args.processes
+    cases = [
+        ("raw asyncpg, 1 process", "raw", 1),
+        ("sam_db, 1 process", "sam_db", 1),
+        (f"sam_db, {n} processes", "sam_db", n),
+        (f"floor: raw + {n - 1} pings", "floor", n),
+    ]
     times: dict[str, list[float]] = {label: [] for label, _, _ in cases}
     try:
         one_round(admin, "sam_db", 1)  # warm the OS caches and the server
@@ -152,16 +169,21 @@ def main() -> None:
     finally:
         if server is not None:
             server.cleanup()
-    print(f"\nconcurrent migrate benchmark: fresh database, 4 bundled files, {args.rounds} rounds\n")
+    print(
+        f"\nconcurrent migrate benchmark: fresh database, 4 bundled files, {args.rounds} rounds\n"
+    )
     print(f"{'case':<28} {'median ms':>10} {'min':>8} {'max':>8}")
     for label, _, _ in cases:
         t = times[label]
         print(f"{label:<28} {statistics.median(t):>10.1f} {min(t):>8.1f} {max(t):>8.1f}")
-    one = statistics.median(times[cases[1][0]])
-    many = statistics.median(times[cases[2][0]])
-    raw = statistics.median(times[cases[0][0]])
-    print(f"\n{args.processes} processes / 1 process: {many / one:.2f}x  (goal <= 1.5x)")
+    raw, one, many, floor = (statistics.median(times[label]) for label, _, _ in cases)
+    print(f"\n{n} processes / 1 process: {many / one:.2f}x  (goal <= 1.5x)")
     print(f"1 process / raw asyncpg: {one / raw:.2f}x")
+    print(
+        f"floor (1 raw migrating process + {n - 1} that only connect and run one query) / raw: "
+        f"{floor / raw:.2f}x  -- what {n} processes cost before any waiting"
+    )
+    print(f"load average at the end: {os.getloadavg()[0]:.1f} on {os.cpu_count()} CPUs")
 
 
 if __name__ == "__main__":
