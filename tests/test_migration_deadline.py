@@ -194,3 +194,20 @@ async def test_cli_stall_timeout_option(
     assert "stall_timeout=0.3s" in capsys.readouterr().err
     assert await asyncio.to_thread(cli_main, [*args, "--stall-timeout", "5"]) == 0
     assert "applied 002_x.sql" in capsys.readouterr().out
+
+
+async def test_stall_timeout_inside_a_callers_transaction_leaves_its_settings(
+    db_dsn: str, tmp_path: Path
+) -> None:
+    src = _sources(tmp_path)
+    conn = await asyncpg.connect(db_dsn)
+    try:
+        async with conn.transaction():
+            await conn.execute("SET LOCAL statement_timeout = '42s'")
+            applied = await sam_db.migrate(
+                conn, sources=[src], include_bundled=False, stall_timeout=9
+            )
+            assert [m.version for m in applied] == ["001", "002"]
+            assert await conn.fetchval("SHOW statement_timeout") == "42s"
+    finally:
+        await conn.close()

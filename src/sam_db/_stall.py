@@ -54,6 +54,8 @@ async def run_in_tx(
     :class:`StatementFailed` for any other error. ``SqlSyntaxError`` when it cannot be split.
     """
     statements = split_statements(sql)
+    # Restored at the end: inside a caller's transaction the setting would outlive the migration.
+    before = await conn.fetchval("SELECT current_setting('statement_timeout')")
     ends = time.monotonic() + stall_timeout
     for index, st in enumerate(statements, 1):
         left = ends - time.monotonic()
@@ -74,7 +76,7 @@ async def run_in_tx(
             raise StatementFailed(st, index, len(statements), exc) from None
         except asyncpg.PostgresError as exc:
             raise StatementFailed(st, index, len(statements), exc) from None
-    await conn.execute("SELECT set_config('statement_timeout', '0', true)")
+    await conn.execute("SELECT set_config('statement_timeout', $1, true)", before)
 
 
 def statement_timeout_outside_tx(sql: str, stall_timeout: float | None) -> str:
