@@ -100,6 +100,29 @@ async def _wait_for_migrators(dsn: str, count: int, timeout: float = 60.0) -> No
         await asyncio.sleep(0.05)
 
 
+async def test_a_replica_waiting_for_the_lock_holds_no_snapshot(db_dsn: str) -> None:
+    gate = await _hold_migration_lock(db_dsn)
+    run = asyncio.create_task(sam_db.migrate(db_dsn, lock_wait=30))
+    try:
+        await _wait_for_migrators(db_dsn, 1)
+        samples = []
+        for _ in range(40):
+            samples.append(
+                await fetchval(
+                    db_dsn,
+                    "SELECT state = 'idle' AND backend_xmin IS NULL FROM pg_stat_activity "
+                    "WHERE application_name LIKE 'sam_db migrate %' "
+                    "AND datname = current_database()",
+                )
+            )
+            await asyncio.sleep(0.02)
+        # Between its brief tries the waiter is idle, outside any transaction, with no snapshot.
+        assert samples.count(True) >= 36, samples
+    finally:
+        await gate.close()
+    assert len(await asyncio.wait_for(run, timeout=30)) == 4
+
+
 async def test_four_replicas_racing_on_a_concurrent_index_all_succeed(
     db_dsn: str, tmp_path: Path
 ) -> None:
