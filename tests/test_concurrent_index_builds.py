@@ -9,6 +9,7 @@ it names is INVALID.
 from __future__ import annotations
 
 import asyncio
+import json
 import os
 import signal
 import sys
@@ -314,3 +315,28 @@ async def test_a_file_whose_index_is_invalid_is_never_recorded(db_dsn: str, tmp_
             ("applied", []),
             ("failed", ["public.t_x_key"]),
         ]
+
+
+async def test_cli_status_reports_the_failed_file_and_check_fails(
+    db_dsn: str, tmp_path: Path, capsys: pytest.CaptureFixture[str]
+) -> None:
+    from sam_db.cli import main as cli_main
+
+    src = write_migrations(
+        tmp_path / "m",
+        {
+            "001_t.sql": TABLE_WITH_A_DUPLICATE,
+            "002_idx.sql": NO_TX + "CREATE UNIQUE INDEX CONCURRENTLY t_x_key ON t (x);",
+        },
+    )
+    with pytest.raises(InvalidIndexError):
+        await sam_db.migrate(db_dsn, sources=[src], include_bundled=False)
+    args = ["status", "--dsn", db_dsn, "--source", str(src), "--no-bundled"]
+    capsys.readouterr()
+    assert await asyncio.to_thread(cli_main, [*args, "--json"]) == 0
+    rows = json.loads(capsys.readouterr().out)
+    assert [(r["state"], r["invalid_indexes"]) for r in rows] == [
+        ("applied", []),
+        ("failed", ["public.t_x_key"]),
+    ]
+    assert await asyncio.to_thread(cli_main, [*args, "--check"]) == 3

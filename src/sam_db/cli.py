@@ -208,6 +208,7 @@ def _status_json(rows: Sequence[StatusRow]) -> str:
                 "applied_checksum": r.applied_checksum,
                 "execution_ms": r.execution_ms,
                 "origin": r.origin,
+                "invalid_indexes": list(r.invalid_indexes),
             }
             for r in rows
         ],
