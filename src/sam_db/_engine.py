@@ -618,28 +618,14 @@ async def _run_step(
             if single:
                 took = await run_with_session_lock(ctx, step)
                 if took is not None:
-                    ctx.done.append(Done(step.migration, took))
-                    _log_done(step, took)
+                    _log_done(ctx, step, took)
                 return True
-            ctx.done.append(Done(step.migration, elapsed))
-            _log_done(step, elapsed)
+            _log_done(ctx, step, elapsed)
             return True
         except (asyncpg.LockNotAvailableError, _StallTimeout) as exc:
             assert step is not None
             attempt += 1
-            if attempt > ctx.settings.lock_retries:
-                raise _timed_out(ctx, step, exc, attempt) from None
-            delay = min(0.25 * 2**attempt, 10.0)
-            log.warning(
-                "%s %s timed out (%s); retry %d/%d in %.1f s",
-                _verb(step),
-                step.migration.filename,
-                exc,
-                attempt,
-                ctx.settings.lock_retries,
-                delay,
-            )
-            await asyncio.sleep(delay)
+            await _back_off(ctx, step, exc, attempt)
         except asyncpg.PostgresError as exc:
             if step is None:
                 raise MigrationError(
@@ -680,6 +666,27 @@ async def _run_in_tx(ctx: _Ctx, conn: asyncpg.Connection, step: _Step) -> None:
         ) from None
 
 
-def _log_done(step: _Step, elapsed: float) -> None:
+async def _back_off(
+    ctx: _Ctx, step: _Step, exc: asyncpg.LockNotAvailableError | _StallTimeout, attempt: int
+) -> None:
+    """Wait before retrying a step that timed out; raise once ``lock_retries`` are spent."""
+    if attempt > ctx.settings.lock_retries:
+        raise _timed_out(ctx, step, exc, attempt) from None
+    delay = min(0.25 * 2**attempt, 10.0)
+    log.warning(
+        "%s %s timed out (%s); retry %d/%d in %.1f s",
+        _verb(step),
+        step.migration.filename,
+        exc,
+        attempt,
+        ctx.settings.lock_retries,
+        delay,
+    )
+    await asyncio.sleep(delay)
+
+
+def _log_done(ctx: _Ctx, step: _Step, elapsed: float) -> None:
+    """Count ``step`` as done by this call and log it."""
+    ctx.done.append(Done(step.migration, elapsed))
     what = "applied" if step.record == "insert" else "rolled back"
     log.info("%s %s in %.1f ms", what, step.migration.filename, elapsed)
