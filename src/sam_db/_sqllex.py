@@ -34,7 +34,7 @@ _TOKEN = re.compile(
     |(?P<string>')
     |(?P<ident>")
     |(?P<dollar>\$(?:[{_START}][{_CONT}]*)?\$)
-    |(?P<param>\$[0-9][0-9_]*{_JUNK})
+    |(?P<param>\$[0-9]+)
     |(?P<other>.)
     """,
     re.X | re.S,

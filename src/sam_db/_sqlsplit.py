@@ -108,7 +108,8 @@ class _Open:
         self.prev = word
 
     def _is_routine(self) -> bool:
-        words = tuple(t.text.upper() if t.kind == "word" else "" for t in self.head[:4])
+        # Like psql, look at the statement's first words only (not strings, numbers, symbols).
+        words = tuple(t.text.upper() for t in self.head if t.kind == "word")[:4]
         return any(words[: len(head)] == head for head in _ROUTINE_HEADS)
 
 
