@@ -53,6 +53,7 @@ async def _try(conn: asyncpg.Connection, key: tuple[int, int]) -> bool:
     tag = await conn.execute(f"SELECT 1 WHERE pg_try_advisory_xact_lock({a}, {b})")
     return bool(tag == "SELECT 1")
 
+
 _HOLDER_SQL = """
 SELECT a.pid, a.application_name, a.state,
        extract(epoch FROM (clock_timestamp() - coalesce(a.xact_start, a.backend_start)))::float8 AS held_s
