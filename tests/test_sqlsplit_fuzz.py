@@ -5,6 +5,7 @@ from __future__ import annotations
 import pytest
 from hypothesis import HealthCheck, assume, given, settings
 from hypothesis import strategies as st
+from pglast import parser
 
 from sam_db._sqlsplit import SqlSyntaxError, split_statements
 from tests.corpora import missing
@@ -42,6 +43,9 @@ scripts = st.lists(
 
 @pytest.fixture(scope="module")
 def scs() -> StandardStrings:
+    if parser.get_postgresql_version() < (18, 0):
+        # PostgreSQL 17's scanner did not allow a -- comment inside a string continuation
+        pytest.skip("pglast >= 8 (PostgreSQL 18's lexer, which the splitter follows)")
     flag = StandardStrings()
     if not flag.works():
         missing("pglast's scanner does not follow its standard_conforming_strings global")
