@@ -283,11 +283,11 @@ async def test_writes_in_a_transaction_lost_before_commit_raise_and_apply_nothin
             await within(task)
         assert caught.value.maybe_applied is False
         assert "rolled" in str(caught.value)
-    task = await lose_connection_during(
+    many = await lose_connection_during(
         migrated_dsn, lambda: store.add_many(["third", "fourth"]), lock="SHARE"
     )
     with pytest.raises(BatchWriteError) as batch:
-        await within(task)
+        await within(many)
     assert isinstance(batch.value.__cause__, ConnectionLostError)
     assert batch.value.__cause__.maybe_applied is False
     assert batch.value.committed == 0

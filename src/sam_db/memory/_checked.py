@@ -9,6 +9,10 @@ statement sent on the new one: nothing of it had been sent. When the connection 
 statement runs, the statement is sent once more on a new connection only if the operation only
 reads and no transaction is open; otherwise ConnectionLostError says whether a write may have been
 applied.
+
+asyncpg reads its sockets whenever the event loop runs, so the message that ends an idle session
+may already be read, the socket not yet closed: the connection then looks usable, but asyncpg
+refuses the next statement before sending it (``refused``); it is sent on another connection.
 """
 
 from __future__ import annotations
@@ -47,6 +51,7 @@ class Source(Protocol):
     """Where an operation's connections come from: the store's leases or a borrowed pool."""
 
     server: str  # where the connections go, for messages (no password)
+    size: int  # the most connections it holds: how many can be found dropped in a row
 
     async def take(self) -> Any: ...
 
@@ -80,6 +85,21 @@ def _unread(conn: Any) -> bool:
         poller.register(fd, select.POLLIN)
         return bool(poller.poll(0))
     return bool(select.select([fd], [], [], 0)[0])
+
+
+def refused(exc: BaseException) -> bool:
+    """Whether asyncpg refused to start a statement (and closed its connection): the server had
+    ended the session and asyncpg had read its message, the socket not yet closed.
+
+    PostgreSQL ends a session with a FATAL message and closes the socket a moment later (after the
+    backend has left pg_stat_activity). asyncpg, reading the message while no statement runs,
+    waits from then on for a reply that never comes; the connection looks open and its socket
+    holds nothing unread, so ``usable`` cannot tell. asyncpg checks its state before it writes a
+    statement: this refusal means nothing that could apply was sent.
+    """
+    return isinstance(exc, asyncpg.InternalClientError) and str(exc).startswith(
+        "cannot switch to state"
+    )
 
 
 def end(conn: Any) -> None:
@@ -146,6 +166,7 @@ class CheckedConnection:
 
     async def _send(self, method: str, query: str, args: tuple[Any, ...], options: Any) -> Any:
         retried = False
+        refusals = 0
         while True:
             conn = self._conn
             if self._fresh:  # checked when taken, an instant ago: spare the hot path a second look
@@ -158,6 +179,9 @@ class CheckedConnection:
                 if not is_lost(conn, exc):
                     raise
                 end(conn)
+                if refused(exc) and not self._depth:
+                    refusals = self._count_refusal(refusals, exc)
+                    continue  # nothing was sent: send it on another connection, read or write
                 if self._depth or not self._read_only or retried:
                     raise self._lost_running(exc) from exc
                 retried = True  # a read: send it once more, on a new connection
@@ -189,6 +213,20 @@ class CheckedConnection:
             ) from exc
         self._fresh = True
         return conn
+
+    def _count_refusal(self, refusals: int, exc: BaseException) -> int:
+        """One more connection found ended when a statement was to be sent on it; raises once
+        more were found than the source holds (plus a new one), so that resending always ends."""
+        refusals += 1
+        if refusals > self._source.size + 1:
+            before = "; statements before it were committed" if self._committed else ""
+            raise ConnectionLostError(
+                f"PostgreSQL ended {refusals} connections in a row before a statement could be "
+                f"sent on them ({_cause(exc)}): nothing of it was sent{before}. The server may be "
+                "shutting down: repeat the call later",
+                maybe_applied=self._committed,
+            ) from exc
+        return refusals
 
     def _lost_running(self, exc: BaseException) -> ConnectionLostError:
         if self._depth:
@@ -230,19 +268,24 @@ class _Transaction:
 
     async def __aenter__(self) -> Any:
         owner = self._owner
-        if owner._fresh:
-            owner._fresh = False
-        elif not owner._depth and not usable(owner._conn):
-            await owner._replace()  # nothing was sent yet
-        conn = self._conn = owner._conn
-        self._tx = conn.transaction(**self._options)
-        try:
-            await self._tx.__aenter__()
-        except Exception as exc:
-            if not is_lost(conn, exc):
-                raise
-            end(conn)
-            raise owner._lost_in_transaction(exc) from exc
+        refusals = 0
+        while True:
+            if owner._fresh:
+                owner._fresh = False
+            elif not owner._depth and not usable(owner._conn):
+                await owner._replace()  # nothing was sent yet
+            conn = self._conn = owner._conn
+            self._tx = conn.transaction(**self._options)
+            try:
+                await self._tx.__aenter__()
+                break
+            except Exception as exc:
+                if not is_lost(conn, exc):
+                    raise
+                end(conn)
+                if not (refused(exc) and not owner._depth):
+                    raise owner._lost_in_transaction(exc) from exc
+                refusals = owner._count_refusal(refusals, exc)  # BEGIN was not sent: again
         owner._depth += 1
         return self._tx
 

@@ -17,7 +17,7 @@ from collections.abc import Awaitable, Callable
 from contextlib import suppress
 from typing import Any
 
-from ._checked import CheckedConnection, end, is_lost, is_open, usable
+from ._checked import CheckedConnection, end, is_lost, is_open, refused, usable
 
 
 class Leases:
@@ -28,7 +28,7 @@ class Leases:
 
     def __init__(self, pool: Any, size: int, server: str = "the store's server") -> None:
         self._pool = pool
-        self._size = size
+        self._size = self.size = size
         self.server = server
         self._leased = 0
         self._idle: list[Any] = []
@@ -144,24 +144,31 @@ class Borrowed:
         self._pool = pool
         self._prepare = prepare
         self.server = server
+        self.size = pool.get_max_size()
 
     def connection(self, read_only: bool = False) -> CheckedConnection:
         """A connection for one operation (``async with``), as :meth:`Leases.connection`."""
         return CheckedConnection(self, read_only)
 
     async def take(self) -> Any:
-        conn = await self._pool.acquire()
-        if not usable(conn):  # the pool kept one the server has dropped: asyncpg reconnects it
-            await self.discard(conn)
+        # The pool may keep connections the server has dropped: each is ended (asyncpg reconnects
+        # it) and the next tried; the last is handed out unchecked, so that this loop always ends.
+        for last in [False] * (self.size + 1) + [True]:
             conn = await self._pool.acquire()
-        try:
-            await self._prepare(conn)
-        except BaseException as exc:
-            if is_lost(conn, exc):
-                end(conn)
-            await self._pool.release(conn)
-            raise
-        return conn
+            if not last and not usable(conn):
+                await self.discard(conn)
+                continue
+            try:
+                await self._prepare(conn)
+            except BaseException as exc:
+                if is_lost(conn, exc):
+                    end(conn)
+                await self._pool.release(conn)
+                if last or not refused(exc):
+                    raise
+                continue
+            return conn
+        raise AssertionError("unreachable: the last connection is returned or raises")
 
     async def give_back(self, conn: Any, failed: bool) -> None:
         if not is_open(conn):
