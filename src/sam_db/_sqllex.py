@@ -13,10 +13,15 @@ import re
 from collections.abc import Iterator
 from typing import NamedTuple
 
-_START = "A-Za-z_\x80-\U0010ffff"  # what may start an identifier or a dollar-quote tag
-_CONT = _START + "0-9"
+# Character classes written as "not these ASCII characters": a letter, '_' or any non-ASCII
+# character starts an identifier or a dollar-quote tag; digits (and '$' in identifiers) may follow.
+# A positive class spanning every non-ASCII code point costs `re` a noticeable time to compile at
+# import, and every `sam-db` command imports this module.
+_START = r"[^\x00-@\[-^`{-\x7f]"
+_CONT = r"[^\x00-/:-@\[-^`{-\x7f]"
+_CONT_OR_DOLLAR = r"[^\x00-#%-/:-@\[-^`{-\x7f]"
 _SPACE = " \t\n\r\f\v"
-_JUNK = f"(?:[{_START}][{_CONT}$]*)?"  # an identifier glued to a number: one (bad) token
+_JUNK = f"(?:{_START}{_CONT_OR_DOLLAR}*)?"  # an identifier glued to a number: one (bad) token
 
 # One alternative per kind of token, tried at a token's first character. The E, B/X and U& prefixes
 # come before words: a word that merely ends in e, b or x (``name'x'``) is matched whole as a word.
@@ -29,11 +34,11 @@ _TOKEN = re.compile(
     |(?P<bstring>[bBxX]')
     |(?P<ustring>[uU]&')
     |(?P<uident>[uU]&")
-    |(?P<word>[{_START}][{_CONT}$]*)
+    |(?P<word>{_START}{_CONT_OR_DOLLAR}*)
     |(?P<number>[0-9][0-9_]*(?:\.[0-9_]*)?|\.[0-9][0-9_]*)
     |(?P<string>')
     |(?P<ident>")
-    |(?P<dollar>\$(?:[{_START}][{_CONT}]*)?\$)
+    |(?P<dollar>\$(?:{_START}{_CONT}*)?\$)
     |(?P<param>\$[0-9]+)
     |(?P<other>.)
     """,
