@@ -96,8 +96,9 @@ class EndUnseenRelay:
         port = server.sockets[0].getsockname()[1]
         parts = urlsplit(dsn)
         user = parts.username or "postgres"
+        password = f":{parts.password}" if parts.password else ""
         try:
-            yield f"postgresql://{user}@127.0.0.1:{port}{parts.path}?sslmode=disable"
+            yield f"postgresql://{user}{password}@127.0.0.1:{port}{parts.path}?sslmode=disable"
         finally:
             server.close()
             for writer in self._writers:
