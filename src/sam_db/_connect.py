@@ -8,7 +8,9 @@ carry an ``application_name`` so a waiting migrator can tell who holds the lock.
 from __future__ import annotations
 
 import asyncio
+import ipaddress
 import os
+import re
 import socket
 from collections.abc import AsyncIterator, Awaitable, Callable
 from contextlib import asynccontextmanager
@@ -67,10 +69,35 @@ def connect_error(exc: Exception, dsn: str) -> SamDbError:
     return DatabaseConnectionError(f"cannot connect to {shown}: {type(exc).__name__}: {said}")
 
 
+_BRACKETED = re.compile(r"\[([^\]]*)\]")
+
+
+def _check_bracketed_hosts(dsn: str) -> None:
+    """Refuse a ``[...]`` host that is no IPv6 address before the driver sees it.
+
+    Python 3.11+'s URL parser rejects one (a ``ValueError``, translated above); 3.10's passes it
+    on as a host name, which would surface as an unreachable host instead of a malformed DSN.
+    """
+    hosts = dsn.split("://", 1)[-1].rsplit("@", 1)[-1].split("/", 1)[0]
+    for match in _BRACKETED.finditer(hosts):
+        try:
+            ipaddress.IPv6Address(match.group(1).split("%", 1)[0])
+        except ValueError:
+            pass
+        else:
+            continue
+        # Raised outside the except block: no __context__ quoting the DSN.
+        raise ConfigurationError(
+            f"invalid DSN {redact_dsn(dsn)}: a host in [brackets] must be an IPv6 address. "
+            "Expected postgresql://user:password@host:port/database"
+        )
+
+
 async def connect(dsn: str, *, purpose: str, timeout: float = 10.0) -> asyncpg.Connection:
     """Open a connection to ``dsn``, turning every failure into a typed :class:`SamDbError`."""
     if not isinstance(dsn, str) or not dsn.strip():
         raise ConfigurationError("the DSN is empty: pass postgresql://user:password@host:port/db")
+    _check_bracketed_hosts(dsn)
     try:
         conn: asyncpg.Connection = await asyncpg.connect(
             dsn,
@@ -86,6 +113,7 @@ async def connect(dsn: str, *, purpose: str, timeout: float = 10.0) -> asyncpg.C
 
 async def create_pool(dsn: str, **options: Any) -> asyncpg.Pool[Any]:
     """``asyncpg.create_pool(dsn, **options)`` with its failures translated by :func:`connect_error`."""
+    _check_bracketed_hosts(dsn)
     try:
         return await asyncpg.create_pool(dsn, **options)
     except Exception as exc:
