@@ -494,3 +494,13 @@ def test_a_dsn_is_shown_with_its_password_masked_whatever_its_shape(dsn: str, sh
     from sam_db._redact import redact_dsn
 
     assert redact_dsn(dsn) == shown
+
+
+def test_a_scheme_less_dsn_whose_password_starts_with_slashes_is_masked() -> None:
+    # "sam:" + "//pw@pw" + "@host": read as a URL, "sam" would be a scheme and the password a user
+    # name; only PostgreSQL's own schemes are taken as schemes, so the password is hidden.
+    from sam_db._redact import redact_dsn
+
+    dsn = "sam://Zq00000@Zq00000@127.0.0.1/db"
+    assert "Zq00000" not in redact_dsn(dsn)
+    assert "Zq00000" not in repr(MemoryStore(dsn, HashEmbedder(8)))

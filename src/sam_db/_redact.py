@@ -22,7 +22,9 @@ from urllib.parse import unquote
 MIN_PIECE = 3
 _MASK = "***"
 
-_AUTHORITY_START = re.compile(r"\s*(?:[A-Za-z][A-Za-z0-9+.\-]*://|/*)")
+# Only PostgreSQL's own schemes count as a scheme: in ``sam://pw@host`` (no scheme, a user ``sam``
+# and a password starting with "//") "sam:" may as well be a user name, and the password must hide.
+_AUTHORITY_START = re.compile(r"\s*(?:postgres(?:ql)?://|/*)", re.I)
 # In free text (a foreign error message), a URL's userinfo up to the LAST '@' on the line.
 _URL_PASSWORD = re.compile(
     r"(?P<head>(?:\b[a-z][a-z0-9+.\-]*:)?//[^:/@\s]*:)(?P<pw>[^\n]*)(?P<at>@)", re.I
