@@ -8,7 +8,6 @@ from __future__ import annotations
 
 import asyncio
 import os
-import uuid
 from collections.abc import Iterator
 from pathlib import Path
 
@@ -17,8 +16,8 @@ from hypothesis import settings
 
 from sam_db._embedded import NON_DURABLE_SETTINGS, embedded_dsn, start_embedded
 from sam_db._ident import quote_ident
-from sam_db.testing._server import server_datadir, with_database
-from tests.helpers import execute
+from sam_db.testing._server import server_datadir
+from tests.helpers import execute, fresh_database
 
 # Property tests explore new examples on every local run; CI runs a fixed set (derandomized), so
 # that a submission's result does not depend on the draw. A bug found locally gets its own test.
@@ -52,14 +51,8 @@ def pg_admin_dsn(tmp_path_factory: pytest.TempPathFactory) -> Iterator[str]:
 @pytest.fixture
 def db_dsn(pg_admin_dsn: str) -> Iterator[str]:
     """DSN of a brand-new, empty database, dropped after the test."""
-    name = f"t_{uuid.uuid4().hex[:16]}"
-    asyncio.run(execute(pg_admin_dsn, f"CREATE DATABASE {quote_ident(name)}"))
-    try:
-        yield with_database(pg_admin_dsn, name)
-    finally:
-        asyncio.run(
-            execute(pg_admin_dsn, f"DROP DATABASE IF EXISTS {quote_ident(name)} WITH (FORCE)")
-        )
+    with fresh_database(pg_admin_dsn) as dsn:
+        yield dsn
 
 
 @pytest.fixture

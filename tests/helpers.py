@@ -2,10 +2,17 @@
 
 from __future__ import annotations
 
+import asyncio
+import contextlib
+import uuid
+from collections.abc import Iterator
 from pathlib import Path
 from typing import Any
 
 import asyncpg
+
+from sam_db._ident import quote_ident
+from sam_db.testing._server import with_database
 
 
 def write_migrations(folder: Path, files: dict[str, str]) -> Path:
@@ -24,6 +31,19 @@ async def execute(dsn: str, *statements: str) -> None:
             await conn.execute(sql)
     finally:
         await conn.close()
+
+
+@contextlib.contextmanager
+def fresh_database(pg_admin_dsn: str, prefix: str = "t") -> Iterator[str]:
+    """DSN of a brand-new, empty database on the test server, dropped on exit."""
+    name = f"{prefix}_{uuid.uuid4().hex[:16]}"
+    asyncio.run(execute(pg_admin_dsn, f"CREATE DATABASE {quote_ident(name)}"))
+    try:
+        yield with_database(pg_admin_dsn, name)
+    finally:
+        asyncio.run(
+            execute(pg_admin_dsn, f"DROP DATABASE IF EXISTS {quote_ident(name)} WITH (FORCE)")
+        )
 
 
 async def fetchval(dsn: str, sql: str, *args: Any) -> Any:

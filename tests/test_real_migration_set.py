@@ -19,7 +19,6 @@ import os
 import re
 import shutil
 import subprocess
-import uuid
 from collections.abc import Iterator
 from pathlib import Path
 from typing import NamedTuple
@@ -27,10 +26,8 @@ from typing import NamedTuple
 import pytest
 
 import sam_db
-from sam_db._ident import quote_ident
-from sam_db.testing._server import with_database
 from tests.corpora import missing, postgres_share, wheel_files
-from tests.helpers import execute, snapshot
+from tests.helpers import fresh_database, snapshot
 
 pytestmark = pytest.mark.slow
 
@@ -142,14 +139,8 @@ def apply_with_psql(key: str, dsn: str, workdir: Path) -> None:
 @pytest.fixture
 def psql_dsn(pg_admin_dsn: str) -> Iterator[str]:
     """A second fresh database, for psql."""
-    name = f"p_{uuid.uuid4().hex[:16]}"
-    asyncio.run(execute(pg_admin_dsn, f"CREATE DATABASE {quote_ident(name)}"))
-    try:
-        yield with_database(pg_admin_dsn, name)
-    finally:
-        asyncio.run(
-            execute(pg_admin_dsn, f"DROP DATABASE IF EXISTS {quote_ident(name)} WITH (FORCE)")
-        )
+    with fresh_database(pg_admin_dsn, "p") as dsn:
+        yield dsn
 
 
 async def schema_of(dsn: str) -> list[tuple[str, str]]:
