@@ -204,10 +204,9 @@ class CheckedConnection:
         try:
             conn = await self._source.take()
         except _CONNECT_FAILED as exc:
-            before = "; statements before it were committed" if self._committed else ""
             raise ConnectionLostError(
                 f"cannot connect to PostgreSQL at {self._source.server} ({_cause(exc)}): nothing "
-                f"of this statement was sent{before}. The server may be down or restarting; the "
+                f"of this statement was sent{self._committed_before}. The server may be down or restarting; the "
                 "store reconnects by itself, so repeat the call once it is reachable",
                 maybe_applied=self._committed,
             ) from exc
@@ -219,10 +218,9 @@ class CheckedConnection:
         more were found than the source holds (plus a new one), so that resending always ends."""
         refusals += 1
         if refusals > self._source.size + 1:
-            before = "; statements before it were committed" if self._committed else ""
             raise ConnectionLostError(
                 f"PostgreSQL ended {refusals} connections in a row before a statement could be "
-                f"sent on them ({_cause(exc)}): nothing of it was sent{before}. The server may be "
+                f"sent on them ({_cause(exc)}): nothing of it was sent{self._committed_before}. The server may be "
                 "shutting down: repeat the call later",
                 maybe_applied=self._committed,
             ) from exc
@@ -245,12 +243,16 @@ class CheckedConnection:
             maybe_applied=True,
         )
 
+    @property
+    def _committed_before(self) -> str:
+        """What an error about a lost statement adds when earlier statements were committed."""
+        return "; statements before it were committed" if self._committed else ""
+
     def _lost_in_transaction(self, exc: BaseException | None) -> ConnectionLostError:
         cause = "" if exc is None else f" ({_cause(exc)})"
-        before = "; statements before it were committed" if self._committed else ""
         return ConnectionLostError(
             f"the connection to PostgreSQL was lost inside a transaction{cause}; PostgreSQL "
-            f"rolled the transaction back{before}: repeat the call",
+            f"rolled the transaction back{self._committed_before}: repeat the call",
             maybe_applied=self._committed,
         )
 
