@@ -12,7 +12,7 @@ asyncpg work on the same cores.
 
     python bench/concurrent_migrate_bench.py [--rounds 9] [--processes 10] [--dsn postgresql://...]
 
-Without --dsn/DATABASE_URL it starts an embedded PostgreSQL (default durability settings).
+Without --dsn/SAM_DB_TEST_DSN it starts an embedded PostgreSQL (default durability settings).
 ``SAM_DB_BENCH_SRC`` (a folder holding a ``sam_db`` package) makes the children import that code
 instead, to compare with another version of the engine.
 """
@@ -145,7 +145,7 @@ def main() -> None:
     )
     parser.add_argument("--rounds", type=int, default=9)
     parser.add_argument("--processes", type=int, default=10)
-    parser.add_argument("--dsn", default=os.environ.get("DATABASE_URL"))
+    parser.add_argument("--dsn", default=os.environ.get("SAM_DB_TEST_DSN"))
     args = parser.parse_args()
     server = None
     admin = args.dsn

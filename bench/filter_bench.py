@@ -2,7 +2,7 @@
 
     python bench/filter_bench.py [--rows 2000] [--queries 30] [--dsn URL]
 
-Uses ``--dsn`` / ``DATABASE_URL`` when given (it creates and drops a scratch database there),
+Uses ``--dsn`` / ``SAM_DB_TEST_DSN`` when given (it creates and drops a scratch database there),
 otherwise an embedded PostgreSQL in a temporary directory. Every ``$in`` list matches the same
 20 rows (10 for a one-value list; the rest of its values match nothing), so only its length
 changes.
@@ -136,7 +136,7 @@ def main() -> None:
     parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
     parser.add_argument("--rows", type=int, default=2000)
     parser.add_argument("--queries", type=int, default=30)
-    parser.add_argument("--dsn", default=os.environ.get("DATABASE_URL"))
+    parser.add_argument("--dsn", default=os.environ.get("SAM_DB_TEST_DSN"))
     args = parser.parse_args()
     if args.dsn:
         asyncio.run(run(args.dsn, args.rows, args.queries))

@@ -2,7 +2,7 @@
 
     python bench/memory_bench.py [--rows 20000] [--queries 1000] [--dsn URL]
 
-Uses ``--dsn`` / ``DATABASE_URL`` when given (it creates and drops two scratch databases there),
+Uses ``--dsn`` / ``SAM_DB_TEST_DSN`` when given (it creates and drops two scratch databases there),
 otherwise an embedded PostgreSQL in a temporary directory. Vectors are precomputed (synthetic,
 low intrinsic dimension, 1536-d), so embedding time is out of every figure.
 
@@ -293,7 +293,7 @@ def main() -> None:
     parser.add_argument("--rows", type=int, default=20_000)
     parser.add_argument("--queries", type=int, default=1000)
     parser.add_argument("--ef-search", type=int, default=40)
-    parser.add_argument("--dsn", default=os.environ.get("DATABASE_URL"))
+    parser.add_argument("--dsn", default=os.environ.get("SAM_DB_TEST_DSN"))
     args = parser.parse_args()
     if args.dsn:
         asyncio.run(run(args.dsn, args.rows, args.queries, args.ef_search))

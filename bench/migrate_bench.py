@@ -6,7 +6,7 @@ database against a bare `python` process that imports asyncpg, connects and runs
 
     python bench/migrate_bench.py [--rounds 15] [--dsn postgresql://...]
 
-Without --dsn/DATABASE_URL it starts an embedded PostgreSQL (default durability settings).
+Without --dsn/SAM_DB_TEST_DSN it starts an embedded PostgreSQL (default durability settings).
 """
 
 from __future__ import annotations
@@ -152,7 +152,7 @@ def main() -> None:
         description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter
     )
     parser.add_argument("--rounds", type=int, default=15)
-    parser.add_argument("--dsn", default=os.environ.get("DATABASE_URL"))
+    parser.add_argument("--dsn", default=os.environ.get("SAM_DB_TEST_DSN"))
     args = parser.parse_args()
     server = None
     admin = args.dsn

@@ -1,7 +1,8 @@
 """Shared fixtures: one real PostgreSQL server per test process, a fresh database per test.
 
-The server is ``DATABASE_URL`` when set, otherwise an embedded PostgreSQL 18 + pgvector started in a
-temporary directory (one per xdist worker) with durability off, since it is thrown away.
+The server is ``SAM_DB_TEST_DSN`` when set (never ``DATABASE_URL``, as in the plugin), otherwise an
+embedded PostgreSQL 18 + pgvector started in a temporary directory (one per xdist worker) with
+durability off, since it is thrown away.
 """
 
 from __future__ import annotations
@@ -29,7 +30,7 @@ if os.environ.get("CI"):
 @pytest.fixture(scope="session")
 def pg_admin_dsn(tmp_path_factory: pytest.TempPathFactory) -> Iterator[str]:
     """DSN of a superuser connection to the test server's maintenance database."""
-    url = os.environ.get("DATABASE_URL")
+    url = os.environ.get("SAM_DB_TEST_DSN", "").strip()
     if url:
         yield url
         return

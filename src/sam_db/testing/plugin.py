@@ -11,6 +11,7 @@ pytest-asyncio or anyio): ``sam_db_pool``, ``sam_db_conn``, ``memory_store``, ``
 from __future__ import annotations
 
 import asyncio
+import os
 import types
 import warnings
 import weakref
@@ -94,6 +95,18 @@ def pytest_addoption(parser: pytest.Parser) -> None:
         default=True,
         help="prepare the next database while a test runs",
     )
+
+
+def pytest_report_header(config: pytest.Config) -> str | None:
+    """Say which server the fixtures use when one is named, or when ``DATABASE_URL`` is ignored."""
+    if dsn_from_environment():
+        return "sam_db: test server from SAM_DB_TEST_DSN"
+    if os.environ.get("DATABASE_URL", "").strip():
+        return (
+            "sam_db: DATABASE_URL is ignored; tests use an embedded PostgreSQL "
+            "(set SAM_DB_TEST_DSN to test on an existing server)"
+        )
+    return None
 
 
 def _options(config: pytest.Config) -> Options:
@@ -183,9 +196,10 @@ def sam_db_server(
 ) -> Iterator[str]:
     """DSN of the test server's maintenance database (a superuser login for the embedded one).
 
-    ``SAM_DB_TEST_DSN`` or ``DATABASE_URL`` when set; otherwise an embedded PostgreSQL started in a
-    temporary directory with durability off, shared by the xdist workers of the run and stopped
-    (and deleted) at the end of the session, also on Ctrl-C or SIGTERM.
+    ``SAM_DB_TEST_DSN`` when set (an explicit opt-in; ``DATABASE_URL`` is never used); otherwise
+    an embedded PostgreSQL started in a temporary directory with durability off, shared by the
+    xdist workers of the run and stopped (and deleted) at the end of the session, also on Ctrl-C
+    or SIGTERM.
     """
     external = dsn_from_environment()
     if external:
