@@ -10,6 +10,10 @@ rules literally and is written for clarity, not speed:
   keys and values;
 - comparisons: a number operand matches numbers, a string (or datetime, as its ISO string)
   matches strings by code point; anything else does not match;
+- ``$between [low, high]``: ``$gte low`` and ``$lte high``;
+- ``$like`` / ``$ilike``: string values only; ``%`` any run of characters (newlines too), ``_``
+  exactly one character, a backslash makes the next character literal; ``$ilike`` folds ASCII
+  letters only (``É`` is not ``é``);
 - a missing value never satisfies a field operator, so its negations (``$ne``, ``$nin``,
   ``$exists: false``, ``$not``) match it.
 
@@ -20,6 +24,7 @@ operator, where ``value`` is ``MISSING`` for an absent key. A new operator is on
 from __future__ import annotations
 
 import json
+import re
 from collections.abc import Callable, Mapping
 from datetime import date, datetime
 from decimal import Decimal
@@ -83,15 +88,50 @@ def _in(value: Any, arg: Any) -> bool:
     return any(_eq(value, a) for a in arg)
 
 
+def _like_regex(pattern: str) -> re.Pattern[str]:
+    parts: list[str] = []
+    chars = iter(pattern)
+    for ch in chars:
+        if ch == "\\":
+            parts.append(re.escape(next(chars)))
+        elif ch == "%":
+            parts.append(".*")
+        elif ch == "_":
+            parts.append(".")
+        else:
+            parts.append(re.escape(ch))
+    return re.compile("".join(parts), re.DOTALL)
+
+
+_ASCII_LOWER = str.maketrans("ABCDEFGHIJKLMNOPQRSTUVWXYZ", "abcdefghijklmnopqrstuvwxyz")
+
+
+def _like(fold: bool) -> Callable[[Any, Any], bool]:
+    def op(value: Any, pattern: str) -> bool:
+        if not isinstance(value, str):
+            return False
+        if fold:
+            value, pattern = value.translate(_ASCII_LOWER), pattern.translate(_ASCII_LOWER)
+        return _like_regex(pattern).fullmatch(value) is not None
+
+    return op
+
+
+_gte = _compare(lambda x, y: x >= y)
+_lte = _compare(lambda x, y: x <= y)
+
 FIELD_OPERATORS: dict[str, Callable[[Any, Any], bool]] = {
     "$eq": _eq,
     "$ne": lambda v, a: not _eq(v, a),
     "$in": _in,
     "$nin": lambda v, a: not _in(v, a),
     "$gt": _compare(lambda x, y: x > y),
-    "$gte": _compare(lambda x, y: x >= y),
+    "$gte": _gte,
     "$lt": _compare(lambda x, y: x < y),
-    "$lte": _compare(lambda x, y: x <= y),
+    "$lte": _lte,
+    "$between": lambda v, a: _gte(v, a[0]) and _lte(v, a[1]),
+    "$like": _like(fold=False),
+    "$ilike": _like(fold=True),
     "$exists": lambda v, a: (v is not MISSING) == a,
 }
 

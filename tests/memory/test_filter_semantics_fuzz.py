@@ -52,6 +52,12 @@ SCALARS: list[Any] = [
     "é",
     "2024-01-02",
     "2024-01-10",
+    # for $like / $ilike: case, wildcard and escape characters inside stored strings
+    "É",
+    "a_b",
+    "5%",
+    "a\\b",
+    "A\nb",
 ]
 DOC_COUNT = 300
 
@@ -94,6 +100,23 @@ comparables = (
 )
 
 
+def _is_number(v: object) -> bool:
+    return isinstance(v, (int, float)) and not isinstance(v, bool)
+
+
+numbers = st.sampled_from([v for v in SCALARS if _is_number(v)]) | st.integers(-300, 300)
+texts = (
+    st.sampled_from([v for v in SCALARS if isinstance(v, str)])
+    | st.dates(date(2023, 12, 25), date(2024, 1, 15))
+    | st.datetimes(datetime(2024, 1, 1), datetime(2024, 1, 12))
+)
+ranges = st.tuples(numbers, numbers) | st.tuples(texts, texts)
+# Patterns from wildcards, escapes (of wildcards, of a backslash, of a letter) and characters
+# that differ by case (ASCII and not).
+like_pieces = ["a", "A", "b", "é", "É", "1", "-", "\n", "%", "_", "\\%", "\\_", "\\\\", "\\a"]
+patterns = st.lists(st.sampled_from(like_pieces), max_size=4).map("".join)
+
+
 def _long_list(seed: int) -> list[Any]:
     # Built from one drawn seed: drawing 100+ elements one by one would dominate the run time.
     rng = random.Random(seed)
@@ -110,6 +133,8 @@ operators = st.one_of(
     st.tuples(st.sampled_from(["$in", "$nin"]), member_lists),
     st.tuples(st.sampled_from(["$gt", "$gte", "$lt", "$lte"]), comparables),
     st.tuples(st.just("$exists"), st.booleans()),
+    st.tuples(st.just("$between"), ranges.map(list)),
+    st.tuples(st.sampled_from(["$like", "$ilike"]), patterns),
 )
 conditions = values | st.lists(operators, min_size=1, max_size=3).map(dict)
 field_filters = st.dictionaries(keys, conditions, min_size=1, max_size=2)
@@ -170,6 +195,42 @@ def test_generated_filters_select_what_the_reference_evaluator_selects(db_dsn: s
             expected = [i for i, doc in enumerate(DOCS) if matches(doc, flt)]
             assert selected == expected, [DOCS[i] for i in set(selected) ^ set(expected)][:3]
             assert negated == len(DOCS) - len(expected)
+
+        check()
+    finally:
+        loop.run_until_complete(conn.close())
+        loop.close()
+
+
+# Every stored string the patterns are tried on, one document each (the documents above hold few
+# strings at any one key, so this test compares the pattern semantics themselves densely).
+PATTERN_SUBJECTS = sorted(
+    {v for v in SCALARS if isinstance(v, str)} | {"", "aé", "Aé", "AÉ", "a-1", "é\n", "%", "_"}
+)
+
+
+def test_generated_patterns_match_what_the_reference_evaluator_matches(db_dsn: str) -> None:
+    loop = asyncio.new_event_loop()
+    conn = loop.run_until_complete(asyncpg.connect(db_dsn))
+    docs = [{"s": v} for v in PATTERN_SUBJECTS]
+    try:
+
+        @settings(max_examples=300, deadline=None, derandomize=True, database=None)
+        @given(st.sampled_from(["$like", "$ilike"]), patterns)
+        def check(op: str, pattern: str) -> None:
+            flt = {"s": {op: pattern}}
+            params = Params(start=2)
+            where = compile_filter(flt, params, column="t.metadata")
+            selected = loop.run_until_complete(
+                conn.fetchval(
+                    "SELECT coalesce(array_agg(i::int - 1 ORDER BY i), '{}') "  # noqa: S608
+                    f"FROM unnest($1::jsonb[]) WITH ORDINALITY AS t(metadata, i) WHERE {where}",
+                    [json.dumps(d) for d in docs],
+                    *params.values,
+                )
+            )
+            expected = [i for i, doc in enumerate(docs) if matches(doc, flt)]
+            assert selected == expected, (pattern, [docs[i] for i in set(selected) ^ set(expected)])
 
         check()
     finally:

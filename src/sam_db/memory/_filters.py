@@ -3,7 +3,8 @@
 A filter is a dict. ``{"key": value}`` is equality; dotted keys (``"a.b"``) reach into nested
 objects; ``{"key": {"$op": value, ...}}`` applies operators (several operators, or several keys,
 mean AND); ``$and`` / ``$or`` take lists of filters and ``$not`` one filter. Field operators:
-``$eq $ne $in $nin $gt $gte $lt $lte $exists``. docs/memory.md defines the semantics; every
+``$eq $ne $in $nin $gt $gte $lt $lte $between $like $ilike $exists``. docs/memory.md defines the
+semantics; every
 operator reads a key the same way: each segment of a dotted key is an object key, never an array
 position, so ``"a.0"`` names key ``"0"`` of object ``a`` and does not exist when ``a`` is an array.
 
@@ -334,6 +335,61 @@ class _Compiler:
             f"{found}::numeric {sql_op} {v}::numeric ELSE FALSE END)"
         )
 
+    def between(self, path: _Path, key: str, bounds: object) -> str:
+        """``[low, high]``, both ends included: ``$gte low`` and ``$lte high`` in one condition."""
+        if not isinstance(bounds, (list, tuple)) or len(bounds) != 2:
+            raise FilterError(
+                f"$between for {key!r} takes a list of two bounds [low, high], got {bounds!r}"
+            )
+        kinds = {_comparable_kind(b) for b in bounds}
+        if None in kinds or len(kinds) != 1:
+            raise FilterError(
+                f"$between for {key!r} needs two numbers, or two strings / datetimes, "
+                f"got {bounds!r}"
+            )
+        low, high = bounds
+        return (
+            f"({self.compare('$gte', path, key, low)} AND {self.compare('$lte', path, key, high)})"
+        )
+
+    def like(self, op: str, path: _Path, key: str, pattern: object) -> str:
+        """SQL ``LIKE`` on string values: ``%`` any run, ``_`` one character, ``\\`` escapes.
+
+        Under ``COLLATE "C"``, so ``$ilike`` folds ASCII letters only, the same on every server.
+        """
+        if not isinstance(pattern, str):
+            raise FilterError(f"{op} for {key!r} takes a pattern string, got {pattern!r}")
+        if _ends_in_escape(pattern):
+            raise FilterError(
+                f"{op} pattern for {key!r} ends with a lone escape character '\\'; "
+                "write '\\\\' for a literal backslash"
+            )
+        self._count()
+        self.check_value(pattern, f"filter {key!r}")
+        found, text = path.value, path.text
+        v = self.params.add(pattern)
+        sql_op = "LIKE" if op == "$like" else "ILIKE"
+        return (
+            f"(CASE WHEN jsonb_typeof({found}) = 'string' THEN "
+            f'{text} COLLATE "C" {sql_op} {v}::text ELSE FALSE END)'
+        )
+
+
+def _comparable_kind(value: object) -> str | None:
+    """``"number"`` or ``"string"`` (dates and datetimes compare as strings), else None."""
+    if isinstance(value, bool):
+        return None
+    if isinstance(value, (int, float)):
+        return "number"
+    if isinstance(value, (str, datetime, date)):
+        return "string"
+    return None
+
+
+def _ends_in_escape(pattern: str) -> bool:
+    """Whether the pattern ends in an odd run of backslashes (an escape with nothing to escape)."""
+    return (len(pattern) - len(pattern.rstrip("\\"))) % 2 == 1
+
 
 def _negated(
     compile_op: Callable[[_Compiler, _Path, str, Any], str],
@@ -345,6 +401,10 @@ def _comparison(op: str) -> Callable[[_Compiler, _Path, str, Any], str]:
     return lambda c, path, key, arg: c.compare(op, path, key, arg)
 
 
+def _pattern(op: str) -> Callable[[_Compiler, _Path, str, Any], str]:
+    return lambda c, path, key, arg: c.like(op, path, key, arg)
+
+
 # Field operators: each compiles ``(compiler, path, key, argument)`` to a non-NULL boolean.
 # Docs, this table and tests/memory/filter_reference.py's table change together.
 _FIELD_OPERATORS: dict[str, Callable[[_Compiler, _Path, str, Any], str]] = {
@@ -354,6 +414,9 @@ _FIELD_OPERATORS: dict[str, Callable[[_Compiler, _Path, str, Any], str]] = {
     "$nin": _negated(_Compiler.member),
     "$exists": _Compiler.exists,
     **{op: _comparison(op) for op in _COMPARISONS},
+    "$between": _Compiler.between,
+    "$like": _pattern("$like"),
+    "$ilike": _pattern("$ilike"),
 }
 
 
