@@ -7,8 +7,8 @@ from typing import Any
 
 import pytest
 
-from sam_db.memory import MemoryStore, _inputs, _writes
-from sam_db.memory._writes import batches
+from sam_db.memory import MemoryStore, _inputs, _write_batches
+from sam_db.memory._write_batches import batches
 
 
 def test_batches_are_cut_at_the_row_count_and_at_the_size_budget() -> None:
@@ -23,13 +23,13 @@ async def test_add_many_writes_big_texts_in_size_bounded_batches(
 ) -> None:
     monkeypatch.setattr(_inputs, "MAX_BATCH_CHARS", 25_000)
     sizes: list[int] = []
-    write_unit = _writes.write_unit
+    write_unit = _write_batches.write_batch
 
     async def counting(conn: Any, shared: Any, cid: Any, unit: Any) -> Any:
         sizes.append(len(unit.texts))
         return await write_unit(conn, shared, cid, unit)
 
-    monkeypatch.setattr(_writes, "write_unit", counting)
+    monkeypatch.setattr(_write_batches, "write_batch", counting)
     texts = [f"{i} " + "x" * 10_000 for i in range(7)]
     entries = await store.add_many(texts, metadata=[{"i": i} for i in range(7)])
     # About 10,010 characters each, 25,000 a batch; the first batch (it creates the collection)

@@ -2,15 +2,12 @@
 
 from __future__ import annotations
 
-import asyncio
-import hashlib
 import logging
-import re
 import uuid
 from collections.abc import Mapping, Sequence
 from datetime import datetime, timedelta
 from types import TracebackType
-from typing import Any, NamedTuple
+from typing import Any
 
 import asyncpg
 from pgvector.asyncpg import register_vector
@@ -18,42 +15,25 @@ from pgvector.asyncpg import register_vector
 from .._connect import create_pool
 from .._redact import redact_dsn
 from ..errors import (
-    BatchWriteError,
     CollectionNotFoundError,
     ConfigurationError,
-    DimensionMismatchError,
-    EmbeddingError,
-    EntryNotFoundError,
     InvalidInputError,
     MemoryStoreError,
 )
 from . import _inputs as inp
+from . import _write
 from ._checked import CheckedConnection
 from ._embedder import Embedder
-from ._filters import Params, compile_filter
 from ._leases import Borrowed, Leases
 from ._models import AccessLogRecord, AccessStat, Collection, MemoryEntry, SearchHit
-from ._rows import distance_then_id, entry_from_row, hits_from_rows
-from ._search import choose_settings, parse_version
-from ._sql import (
-    DISCOVER_EXTENSION,
-    DISCOVER_TABLE,
-    Statements,
-    search_param_start,
-)
-from ._tasks import gather_or_cancel
-from ._vectors import pack_vector, pack_vectors, vector_hash
-from ._writes import Shared, in_transaction, plan_units, write_units
+from ._rows import entry_from_row
+from ._scan import MAX_EF_SEARCH
+from ._schema import StoreSchema, discover
+from ._search import SearchRequest, explain, prepare, run
+from ._sql import DISCOVER_EXTENSION, Statements
+from ._vectors import embed_texts, pack_vector
 
 _log = logging.getLogger("sam_db.memory")
-
-_Conn = Any  # asyncpg Connection or PoolConnectionProxy
-_DIMENSIONS = re.compile(r"vector\((\d+)\)$")
-_LONG_VECTOR = re.compile(r"'\[[-+0-9.e,]{64,}\]'")
-# Texts handed to the embedder per call; their vectors are packed to float32 right after, so
-# memory stays bounded for very large add_many calls.
-_EMBED_CHUNK = 1024
-_EMBED_PARALLEL = 2
 
 
 def _collection(row: Mapping[str, Any]) -> Collection:
@@ -91,39 +71,6 @@ async def _keep_session(conn: Any) -> None:
     """Owned pools skip asyncpg's reset query (a round trip per release): the store never
     changes session state — its settings are transaction-local — and asyncpg still ends any
     open transaction on release."""
-
-
-class _LogContext:
-    """What the access log records about one search besides its hits."""
-
-    def __init__(
-        self,
-        session_id: str | None,
-        query: str | None,
-        vector: Any,
-        keep_text: bool,
-    ) -> None:
-        self.session_id = session_id
-        self.query = query if keep_text else None
-        self.query_hash = (
-            hashlib.sha256(query.encode()).digest() if query is not None else vector_hash(vector)
-        )
-
-
-class _SearchRequest(NamedTuple):
-    """One search as validated and compiled, before its query vector exists."""
-
-    sql: Statements
-    where: str
-    extra: list[Any]  # the filter's parameters
-    collection: str
-    k: int
-    ef: int
-    filtered: bool
-    threshold: float | None
-    session_id: str | None
-    exact: bool
-    log: bool
 
 
 class MemoryStore:
@@ -166,17 +113,15 @@ class MemoryStore:
             inp.check_text(schema, what="schema")
         self._schema = schema
         self._embedder = embedder
-        self.ef_search = inp.check_int(ef_search, "ef_search", 1, inp.MAX_EF_SEARCH)
+        self.ef_search = inp.check_int(ef_search, "ef_search", 1, MAX_EF_SEARCH)
         self.access_log = bool(access_log)
         self.log_query_text = bool(log_query_text)
         self.batch_size = inp.check_int(batch_size, "batch_size", 1, 100_000)
         self.write_concurrency = inp.check_int(write_concurrency, "write_concurrency", 1, 64)
         self._max_connections = inp.check_int(max_connections, "max_connections", 1, 1000)
         self._owns_pool = self._pool is None
-        self._sql: Statements | None = None
-        self._dimensions: int | None = None
-        self._iterative = False
-        self._pgvector_version = ""
+        self._found: StoreSchema | None = None  # what open() found; None when closed
+        self._iterative_scans = False  # the last open()'s finding, kept after close()
         self._ext_schema = "public"
         self._codec_ready: dict[int, Any] = {}
         self._source: Leases | Borrowed | None = None  # where operations get connections
@@ -199,7 +144,7 @@ class MemoryStore:
         Raises DimensionMismatchError (naming both sizes) before anything is written when the
         embedder's ``dimensions`` differ from the ``embedding`` column's.
         """
-        if self._sql is not None:
+        if self._found is not None:
             return self
         if self._embedder is None:
             from ._openai import OpenAIEmbedder
@@ -231,53 +176,15 @@ class MemoryStore:
         return self
 
     async def _discover(self, dims: int) -> None:
-        pool = self._require_pool()
-        table = "memory_entries"
-        if self._schema is not None:
-            from .._ident import quote_ident
-
-            table = f"{quote_ident(self._schema)}.memory_entries"
-        async with pool.acquire() as conn:
-            found = await conn.fetchrow(DISCOVER_TABLE, table)
-            ext = await conn.fetchrow(DISCOVER_EXTENSION)
-        where = f"schema {self._schema!r}" if self._schema else "the search_path"
-        if found is None:
-            raise MemoryStoreError(
-                f"table memory_entries not found in {where}: apply sam_db's migrations first "
-                "(await sam_db.migrate(dsn))"
-            )
-        if ext is None:
-            raise MemoryStoreError("the pgvector extension (vector) is not installed")
-        match = _DIMENSIONS.search(found["embedding_type"])
-        if match is None:
-            raise MemoryStoreError(
-                f"memory_entries.embedding has type {found['embedding_type']}, expected vector(n)"
-            )
-        column = int(match.group(1))
-        if column != dims:
-            raise DimensionMismatchError(
-                f"embedder {self._embedder!r} makes {dims}-dimensional vectors but "
-                f"memory_entries.embedding is vector({column}): use an embedder with "
-                f"dimensions={column} or migrate the column to vector({dims})",
-                expected=column,
-                actual=dims,
-            )
-        self._dimensions = column
-        self._pgvector_version = ext["extversion"]
-        self._ext_schema = ext["ext_schema"]
-        self._iterative = parse_version(ext["extversion"]) >= (0, 8)
-        sql = Statements.build(found["table_schema"], ext["ext_schema"])
-        if not found["has_search_helper"]:
-            raise MemoryStoreError(
-                f"function {sql.search_vector}() is missing: the schema was migrated by a "
-                "development build of sam_db whose 004_memory_system.sql predates it; roll 004 "
-                "back and migrate again"
-            )
-        self._sql = sql
+        async with self._require_pool().acquire() as conn:
+            found = await discover(conn, self._schema, dims, self._embedder)
+        self._ext_schema = found.extension_schema
+        self._iterative_scans = found.iterative_scans
+        self._found = found
 
     async def close(self) -> None:
         """Close the pool if the store opened it; a borrowed pool stays open."""
-        self._sql = None
+        self._found = None
         source, self._source = self._source, None
         if isinstance(source, Leases):
             await source.close()
@@ -296,7 +203,7 @@ class MemoryStore:
     @property
     def iterative_scans(self) -> bool:
         """Whether the server's pgvector (0.8+) has iterative index scans (found at open)."""
-        return self._iterative
+        return self._iterative_scans
 
     def _connect(self, read_only: bool = False) -> CheckedConnection:
         """A connection with the pgvector codec registered: leased (owned pool) or borrowed.
@@ -325,10 +232,16 @@ class MemoryStore:
             raise MemoryStoreError("the store is not open: use `async with store:`")
         return self._pool
 
-    def _require(self) -> tuple[asyncpg.Pool[Any], Statements, int]:
-        if self._sql is None or self._pool is None or self._dimensions is None:
+    def _opened(self) -> StoreSchema:
+        """What open() found; raises when the store is not open."""
+        if self._found is None or self._pool is None:
             raise MemoryStoreError("the store is not open: use `async with store:`")
-        return self._pool, self._sql, self._dimensions
+        return self._found
+
+    def _require(self) -> tuple[asyncpg.Pool[Any], Statements, int]:
+        found = self._opened()
+        assert self._pool is not None
+        return self._pool, found.statements, found.dimensions
 
     # -- collections ------------------------------------------------------------------------
     async def create_collection(
@@ -385,19 +298,16 @@ class MemoryStore:
         Content already stored in the collection is not embedded again: its entry is returned
         unchanged (an expired one is renewed with this call's metadata, links and expiry).
         """
-        inp.check_text(text)
-        entries = await self._add(
-            [text],
+        return await _write.add(
+            self._write_context,
+            text,
             collection,
-            [inp.metadata_json(metadata)],
-            session_id=session_id,
-            workflow_id=workflow_id,
+            metadata,
+            session_id,
+            workflow_id,
             ttl=ttl,
             expires_at=expires_at,
-            single=True,
-            batch_size=None,
         )
-        return entries[0]
 
     async def add_many(
         self,
@@ -424,128 +334,27 @@ class MemoryStore:
         nothing is written afterwards. Calling it again with the same texts completes the job
         (stored texts are neither embedded nor written again).
         """
-        if isinstance(texts, (str, bytes)) or not isinstance(texts, Sequence):
-            raise InvalidInputError("add_many takes a list of texts (use add() for one text)")
-        for i, t in enumerate(texts):
-            inp.check_text(t, what=f"texts[{i}]")
-        metas = inp.metadata_list(metadata, len(texts))
-        if batch_size is not None:
-            inp.check_int(batch_size, "batch_size", 1, 100_000)
-        return await self._add(
-            list(texts),
+        return await _write.add_many(
+            self._write_context,
+            texts,
             collection,
-            metas,
+            metadata,
             session_id=session_id,
             workflow_id=workflow_id,
             ttl=ttl,
             expires_at=expires_at,
-            single=False,
             batch_size=batch_size,
         )
 
-    async def _embed_packed(self, texts: list[str], dims: int) -> list[Any]:
-        """Embed texts in bounded chunks and validate/pack each chunk's vectors at once.
-
-        Whatever the embedder raises reaches the caller as EmbeddingError (or the
-        MemoryStoreError it raised); bad vectors as InvalidInputError.
-        """
-        if not texts:
-            return []
-        embedder = self.embedder
-        chunks = [texts[i : i + _EMBED_CHUNK] for i in range(0, len(texts), _EMBED_CHUNK)]
-        gate = asyncio.Semaphore(_EMBED_PARALLEL)
-
-        async def one(chunk: list[str]) -> list[Any]:
-            async with gate:
-                try:
-                    vectors = await embedder.embed(chunk)
-                except MemoryStoreError:
-                    raise
-                except Exception as exc:  # the embedder's own failure, whatever it is
-                    raise EmbeddingError(
-                        f"embedder {embedder!r} failed: {type(exc).__name__}: {exc}"
-                    ) from exc
-                return pack_vectors(vectors, dims, count=len(chunk))
-
-        packed = await gather_or_cancel(one(c) for c in chunks)
-        return [v for chunk in packed for v in chunk]
-
-    async def _add(
-        self,
-        texts: list[str],
-        collection: str,
-        metas: list[str],
-        *,
-        session_id: str | None,
-        workflow_id: str | None,
-        ttl: timedelta | None,
-        expires_at: datetime | None,
-        single: bool,
-        batch_size: int | None,
-    ) -> list[MemoryEntry]:
+    def _write_context(self) -> _write.WriteContext:
         _, sql, dims = self._require()
-        collection = inp.check_collection(collection)
-        session_id = inp.check_link(session_id, "session_id")
-        workflow_id = inp.check_link(workflow_id, "workflow_id")
-        expiry = inp.expiry(ttl, expires_at)
-        if not texts:
-            return []
-        hashes = [inp.content_hash(t) for t in texts]
-        first: dict[bytes, int] = {}
-        for i, h in enumerate(hashes):
-            first.setdefault(h, i)
-        by_hash: dict[bytes, MemoryEntry] = {}
-        # Reads only: nothing is written until every new text's vector is in hand.
-        async with self._connect(read_only=True) as conn:
-            cid = await conn.fetchval(sql.collection_id, collection)
-            rows = [] if cid is None else await conn.fetch(sql.existing_by_hash, cid, list(first))
-        expired: dict[bytes, Any] = {}
-        for r in rows:
-            h = bytes(r["content_hash"])
-            if r["expired"]:
-                expired[h] = r["id"]
-            else:
-                by_hash[h] = entry_from_row(r, collection)
-        missing = [h for h in first if h not in by_hash and h not in expired]
-        # An embedding failure or a bad vector raises here, before anything is written.
-        vectors = await self._embed_packed([texts[first[h]] for h in missing], dims)
-        size = batch_size or self.batch_size
-        units = plan_units(texts, metas, first, missing, vectors, expired, size)
-        shared = Shared(sql, collection, self.embedder.model, session_id, workflow_id, expiry)
-        stored, failures = await write_units(
-            self._connect, shared, cid, units, self.write_concurrency
+        return _write.WriteContext(
+            sql, dims, self.embedder, self._connect, self.batch_size, self.write_concurrency
         )
-        by_hash.update(stored)
-        if failures:
-            n = min(failures)
-            exc = failures[n]
-            if single:
-                raise self._translate(exc) from exc
-            committed = [by_hash[h] for h in hashes if h in by_hash]
-            positions = units[n].positions
-            raise BatchWriteError(
-                f"add_many batch {n} of {len(units)} (input texts {positions[0]}.."
-                f"{positions[-1]}) failed: {type(exc).__name__}: {exc}; "
-                f"{len(committed)} of {len(texts)} input texts are stored",
-                batch=n,
-                committed=len(committed),
-                entries=list(committed),
-            ) from exc
-        lost = [h for h in hashes if h not in by_hash]
-        if lost:  # an expired entry was purged between the read and the renewal
-            raise MemoryStoreError(
-                f"input text {first[lost[0]]} was deleted while it was being renewed: "
-                "call again to store it anew"
-            )
-        return [by_hash[h] for h in hashes]
 
-    @staticmethod
-    def _translate(exc: BaseException) -> BaseException:
-        if isinstance(exc, MemoryStoreError):
-            return exc
-        if isinstance(exc, asyncpg.ForeignKeyViolationError):
-            return CollectionNotFoundError("the collection was deleted while writing to it")
-        return MemoryStoreError(f"writing the entry failed: {type(exc).__name__}: {exc}")
+    async def _embed_packed(self, texts: list[str], dims: int) -> list[Any]:
+        """The texts' vectors, validated and packed (see ``_vectors.embed_texts``)."""
+        return await embed_texts(self.embedder, texts, dims)
 
     async def update(
         self,
@@ -558,35 +367,7 @@ class MemoryStore:
         Raises EntryNotFoundError for an unknown or expired id, and InvalidInputError when the new
         text is already stored as another entry of the collection.
         """
-        _, sql, dims = self._require()
-        eid = inp.to_uuid(entry_id)
-        if text is not None:
-            inp.check_text(text)
-        meta = None if metadata is None else inp.metadata_json(metadata)
-        async with self._connect(read_only=True) as conn:
-            current = await conn.fetchrow(sql.get, eid)
-        if current is None:
-            raise EntryNotFoundError(f"entry {eid} does not exist (or has expired)")
-        new_hash: bytes | None = None
-        vector: Any = None
-        if text is not None and text != current["content"]:
-            new_hash = inp.content_hash(text)
-            # Embedded with no connection held and no lock taken: nothing waits on the network.
-            vector = (await self._embed_packed([text], dims))[0]
-        args = (eid, text if new_hash else None, new_hash, vector, self.embedder.model, meta)
-        async with self._connect() as conn:
-            try:
-                # A transaction: cancelled, the update is rolled back or its COMMIT awaited.
-                row = await in_transaction(conn, lambda: conn.fetchrow(sql.update, *args))
-            except asyncpg.UniqueViolationError:
-                other = await conn.fetchval(sql.find_by_hash, eid, new_hash)
-                raise InvalidInputError(
-                    f"collection {current['collection']!r} already stores this text "
-                    f"as entry {other}"
-                ) from None
-        if row is None:
-            raise EntryNotFoundError(f"entry {eid} does not exist (or has expired)")
-        return entry_from_row(row, current["collection"])
+        return await _write.update(self._write_context, entry_id, text, metadata)
 
     async def get(self, entry_id: uuid.UUID | str) -> MemoryEntry | None:
         """The entry with this id, or None when there is none or it has expired."""
@@ -637,11 +418,11 @@ class MemoryStore:
         """
         inp.check_text(query, what="query")
         # Validate everything (filter included) before paying for an embedding call.
-        request = self._prepare_search(
+        request = self._search_request(
             collection, k, filter, min_similarity, session_id, ef_search, exact, log
         )
-        vector = (await self._embed_packed([query], self._require()[2]))[0]
-        return await self._search(request, vector, query)
+        vector = await self._embed_query(query, request)
+        return await run(self._connect, request, vector, query)
 
     async def search_by_vector(
         self,
@@ -657,104 +438,11 @@ class MemoryStore:
         log: bool | None = None,
     ) -> list[SearchHit]:
         """Like :meth:`search` with a precomputed query vector (the log stores its hash only)."""
-        packed = pack_vector(vector, self._require()[2], what="query vector")
-        request = self._prepare_search(
+        packed = pack_vector(vector, self._opened().dimensions, what="query vector")
+        request = self._search_request(
             collection, k, filter, min_similarity, session_id, ef_search, exact, log
         )
-        return await self._search(request, packed, None)
-
-    def _prepare_search(
-        self,
-        collection: str,
-        k: int,
-        filter: Mapping[str, Any] | None,
-        min_similarity: float | None,
-        session_id: str | None,
-        ef_search: int | None,
-        exact: bool,
-        log: bool | None,
-    ) -> _SearchRequest:
-        """Validate a search's arguments and compile its filter (raises before any work)."""
-        _, sql, _ = self._require()
-        logging_on = self.access_log if log is None else bool(log)
-        collection = inp.check_collection(collection)
-        k = inp.check_int(k, "k", 1, inp.MAX_K)
-        ef = self.ef_search if ef_search is None else ef_search
-        ef = inp.check_int(ef, "ef_search", 1, inp.MAX_EF_SEARCH)
-        session_id = inp.check_link(session_id, "session_id")
-        threshold = inp.check_similarity(min_similarity)
-        params = Params(start=search_param_start(logging_on))
-        where = [compile_filter(filter, params)]
-        if session_id is not None:
-            where.append(f"e.session_id = {params.add(session_id)}")
-        filtered = filter is not None or session_id is not None
-        return _SearchRequest(
-            sql,
-            " AND ".join(where),
-            params.values,
-            collection,
-            k,
-            ef,
-            filtered,
-            threshold,
-            session_id,
-            bool(exact),
-            logging_on,
-        )
-
-    async def _search(
-        self, request: _SearchRequest, vector: Any, query: str | None
-    ) -> list[SearchHit]:
-        logged = None
-        if request.log:
-            logged = _LogContext(request.session_id, query, vector, self.log_query_text)
-        async with self._connect(read_only=logged is None) as conn:
-            rows = await self._search_rows(conn, request, vector, logged)
-        return hits_from_rows(rows, request.collection, request.threshold)
-
-    async def _search_rows(
-        self, conn: _Conn, request: _SearchRequest, vector: Any, logged: _LogContext | None
-    ) -> list[Any]:
-        """The index search, re-run exactly when it found fewer than ``k`` rows."""
-        if not request.exact:
-            rows = await self._run_search(conn, request, vector, False, logged)
-            if len(rows) >= request.k:
-                return rows
-            # The index came back short (a filter too selective for the scan's limits, or a
-            # small collection): the exact scan says how many matches really exist.
-        return await self._run_search(conn, request, vector, True, logged)
-
-    async def _run_search(
-        self,
-        conn: _Conn,
-        request: _SearchRequest,
-        vector: Any,
-        exact: bool,
-        logged: _LogContext | None,
-    ) -> list[Any]:
-        """One search: a single statement that carries its own settings (see ``_search``)."""
-        text, args = self._statement(request, vector, exact, logged)
-        rows = await conn.fetch(text, *args)
-        # Relaxed-order iterative scans return rows nearly, not strictly, by distance.
-        return sorted(rows, key=distance_then_id)
-
-    def _statement(
-        self, request: _SearchRequest, vector: Any, exact: bool, logged: _LogContext | None
-    ) -> tuple[str, list[Any]]:
-        """The search statement and its parameters (see ``Statements.search`` for their order)."""
-        settings = choose_settings(
-            exact=exact,
-            ef_search=request.ef,
-            k=request.k,
-            filtered=request.filtered,
-            iterative=self._iterative,
-            log=logged is not None,
-        )
-        args: list[Any] = [vector, request.collection, str(settings.ef_search)]
-        if logged is not None:
-            # An exact result is final; an index result only when it is not short.
-            args += [request.threshold, logged.session_id, logged.query_hash, logged.query, exact]
-        return request.sql.search(request.where, settings, request.k), [*args, *request.extra]
+        return await run(self._connect, request, packed, None)
 
     async def explain_search(
         self,
@@ -773,22 +461,36 @@ class MemoryStore:
         For checking that the HNSW index serves your searches (look for
         ``memory_entries_embedding_hnsw_idx``); ``analyze=True`` runs it and adds timings.
         """
-        _, _, dims = self._require()
+        dims = self._opened().dimensions
         if isinstance(query, str):
             inp.check_text(query, what="query")
-        request = self._prepare_search(
-            collection, k, filter, None, session_id, ef_search, exact, log=False
+        request = self._search_request(
+            collection, k, filter, None, session_id, ef_search, exact, False
         )
         if isinstance(query, str):
-            vector = (await self._embed_packed([query], dims))[0]
+            vector = await self._embed_query(query, request)
         else:
             vector = pack_vector(query, dims, what="query vector")
-        text, args = self._statement(request, vector, exact, None)
-        explain = "EXPLAIN (ANALYZE, BUFFERS) " if analyze else "EXPLAIN "
-        async with self._connect(read_only=True) as conn:
-            rows = await conn.fetch(explain + text, *args)
-        # The query vector is inlined in the plan as a 1536-number literal: abbreviate it.
-        return _LONG_VECTOR.sub("'[...]'", "\n".join(r[0] for r in rows))
+        return await explain(self._connect, request, vector, analyze)
+
+    def _search_request(
+        self,
+        collection: str,
+        k: int,
+        filter: Mapping[str, Any] | None,
+        min_similarity: float | None,
+        session_id: str | None,
+        ef_search: int | None,
+        exact: bool,
+        log: bool | None,
+    ) -> SearchRequest:
+        """A search's arguments checked and its filter compiled (see ``_search.prepare``)."""
+        found = self._opened()
+        args = (collection, k, filter, min_similarity, session_id, ef_search, exact, log)
+        return prepare(found, self, *args)
+
+    async def _embed_query(self, query: str, request: SearchRequest) -> Any:
+        return (await embed_texts(self.embedder, [query], request.schema.dimensions))[0]
 
     # -- access log -------------------------------------------------------------------------
     async def most_accessed(

@@ -8,6 +8,7 @@ lists, numpy for arrays), and the packed bytes are kept: the codec sends them as
 
 from __future__ import annotations
 
+import asyncio
 import hashlib
 import math
 import numbers
@@ -20,7 +21,9 @@ try:
 except ImportError:  # pgvector-python 0.3 (langchain-postgres pins it) has the class only here
     from pgvector.utils import Vector  # type: ignore[no-redef, unused-ignore]
 
-from ..errors import DimensionMismatchError, InvalidInputError
+from ..errors import DimensionMismatchError, EmbeddingError, InvalidInputError, MemoryStoreError
+from ._embedder import Embedder
+from ._tasks import gather_or_cancel
 
 
 def _first_bad(values: Sequence[Any]) -> str:
@@ -201,3 +204,36 @@ def pack_vectors(values: Any, dimensions: int, *, count: int, what: str = "embed
 def vector_hash(vector: Any) -> bytes:
     """sha256 of a vector's binary form: the access log's query hash for vector queries."""
     return hashlib.sha256(vector.to_binary()).digest()
+
+
+# Texts handed to the embedder per call; their vectors are packed to float32 right after, so
+# memory stays bounded for very large add_many calls.
+_EMBED_CHUNK = 1024
+_EMBED_PARALLEL = 2
+
+
+async def embed_texts(embedder: Embedder, texts: list[str], dimensions: int) -> list[Any]:
+    """Embed texts in bounded chunks and validate/pack each chunk's vectors at once.
+
+    Whatever the embedder raises reaches the caller as EmbeddingError (or the
+    MemoryStoreError it raised); bad vectors as InvalidInputError.
+    """
+    if not texts:
+        return []
+    chunks = [texts[i : i + _EMBED_CHUNK] for i in range(0, len(texts), _EMBED_CHUNK)]
+    gate = asyncio.Semaphore(_EMBED_PARALLEL)
+
+    async def one(chunk: list[str]) -> list[Any]:
+        async with gate:
+            try:
+                vectors = await embedder.embed(chunk)
+            except MemoryStoreError:
+                raise
+            except Exception as exc:  # the embedder's own failure, whatever it is
+                raise EmbeddingError(
+                    f"embedder {embedder!r} failed: {type(exc).__name__}: {exc}"
+                ) from exc
+            return pack_vectors(vectors, dimensions, count=len(chunk))
+
+    packed = await gather_or_cancel(one(c) for c in chunks)
+    return [v for chunk in packed for v in chunk]
