@@ -62,6 +62,7 @@ async def migrate(
     lock_timeout: float = 5.0,
     lock_retries: int = 5,
     stall_timeout: float | None = None,
+    wait: float | None = None,
 ) -> list[Migration]:
     """Apply every pending migration (or those up to ``target``); return what this call applied.
 
@@ -75,7 +76,14 @@ async def migrate(
     pending this costs one query and takes no lock. ``stall_timeout`` bounds a whole migration
     attempt (a deadline across its statements, lock waits and execution), so no application query
     waits longer than that for it; past it the attempt rolls back and is retried.
+    With ``wait``, a DSN's server is first given that many seconds to accept a connection (a
+    replica starting beside its database); past it :class:`~sam_db.errors.ServerNotReadyError`
+    says what the last attempt met. A connection or pool given as ``dsn`` is already connected.
     """
+    if wait is not None and isinstance(dsn, str):
+        from ._wait import wait_for_server
+
+        await wait_for_server(dsn, wait)
     settings = _settings(
         schema,
         sources,

@@ -196,3 +196,13 @@ class ConnectionLostError(DatabaseConnectionError, MemoryStoreError):
 
 
 __all__ += ["ConnectionLostError"]
+
+
+class ServerNotReadyError(DatabaseConnectionError):
+    """The server did not accept a connection within the wait given (``wait=``, ``sam-db wait``).
+
+    Its message ends with the last attempt's error (redacted).
+    """
+
+
+__all__ += ["ServerNotReadyError"]
