@@ -78,11 +78,19 @@ class FakeOpenAI:
         times: int = 1,
         headers: dict[str, str] | None = None,
         message: str = "injected failure",
+        should_retry: bool | None = None,
     ) -> None:
-        """Answer the next ``times`` requests with HTTP ``status`` (and ``headers``)."""
+        """Answer the next ``times`` requests with HTTP ``status`` (and ``headers``).
+
+        ``should_retry`` sends OpenAI's ``x-should-retry: true|false`` header, the server's own
+        word on whether a retry can succeed.
+        """
+        headers = dict(headers or {})
+        if should_retry is not None:
+            headers["x-should-retry"] = "true" if should_retry else "false"
         with self._lock:
             for _ in range(times):
-                self._script.append(_Action(status=status, headers=headers or {}, message=message))
+                self._script.append(_Action(status=status, headers=headers, message=message))
 
     def delay_next(self, seconds: float, *, times: int = 1) -> None:
         """Make the next ``times`` requests wait ``seconds`` before answering normally."""

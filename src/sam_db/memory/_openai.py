@@ -1,8 +1,13 @@
 """OpenAIEmbedder: embeddings from the official ``openai`` SDK (any OpenAI-compatible server).
 
 ``openai`` is imported when an OpenAIEmbedder is created, never when sam_db is imported. The
-SDK's own retries are switched off (``max_retries=0``) so batching, concurrency, retries and
-back-off are this module's, documented and tested.
+SDK's own retries are switched off (``max_retries=0``) and this module retries instead, following
+the same server signals as the SDK (``x-should-retry``, ``Retry-After``, ``retry-after-ms``). The
+loop stays because the SDK's cannot be configured where users need it: its back-off is fixed
+(capped at a few seconds, ``backoff=`` / ``max_wait=`` here), it ignores a ``Retry-After`` above
+two minutes, it cannot log which inputs a retry is for, and its final error may quote the API key
+(this module raises a redacted EmbeddingError with no chained cause). ``requests`` counts every
+attempt, which monitoring and tests read.
 """
 
 from __future__ import annotations
@@ -60,6 +65,14 @@ def _retry_after(headers: Any) -> float | None:
     return max(0.0, when.timestamp() - time.time())
 
 
+def _should_retry(headers: Any) -> bool | None:
+    """The ``x-should-retry`` header as a bool, None when absent or neither true nor false."""
+    if headers is None:
+        return None
+    raw = headers.get("x-should-retry")
+    return {"true": True, "false": False}.get(raw.strip().lower()) if raw else None
+
+
 class OpenAIEmbedder:
     """An :class:`~sam_db.memory.Embedder` calling ``POST /embeddings`` with ``openai.AsyncOpenAI``.
 
@@ -77,7 +90,8 @@ class OpenAIEmbedder:
     server refusal becomes an EmbeddingError naming the input. Empty strings are rejected.
     429, 5xx, 408/409, timeouts and connection errors are retried up to ``max_retries`` times
     with exponential back-off (``backoff`` seconds doubling, jittered, capped at ``max_wait``),
-    waiting what ``Retry-After`` / ``retry-after-ms`` says when the server sends it.
+    waiting what ``Retry-After`` / ``retry-after-ms`` says when the server sends it; an
+    ``x-should-retry: true|false`` header overrides the status rules either way.
     """
 
     def __init__(
@@ -224,6 +238,11 @@ class OpenAIEmbedder:
         if isinstance(exc, (o.APITimeoutError, o.APIConnectionError)):
             return True
         if isinstance(exc, o.APIStatusError):
+            # The server's own word wins over the status rules, as in the SDK: e.g. a 429 for
+            # an exhausted quota says false, a transient 400 from a proxy may say true.
+            should = _should_retry(getattr(exc.response, "headers", None))
+            if should is not None:
+                return should
             return exc.status_code in _RETRY_STATUS or exc.status_code >= 500
         return False
 
