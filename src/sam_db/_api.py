@@ -7,7 +7,7 @@ from collections.abc import Iterable, Sequence
 
 from . import _engine
 from ._connect import Target
-from ._engine import Done, Settings
+from ._engine import Executed, Settings
 from ._models import Migration, MigrationStatus
 from ._sources import Source
 
@@ -36,7 +36,7 @@ def _settings(
     )
 
 
-def _model(done: Done) -> Migration:
+def _model(done: Executed) -> Migration:
     m = done.migration
     return Migration(
         version=m.version,

@@ -122,23 +122,24 @@ async def create_pool(dsn: str, **options: Any) -> asyncpg.Pool[Any]:
 
 
 class Link:
-    """The connection the engine works on, plus a way to get a second one when possible.
+    """The connection the engine works on, plus a way to get an extra one when possible.
 
-    A second connection is what lets a no-transaction migration run while the first one keeps the
-    migration lock inside an open transaction.
+    An extra connection is what lets a no-transaction migration run while the first one keeps the
+    migration lock inside an open transaction. ``acquire_extra`` opens (or borrows from the pool)
+    one; ``release_extra`` closes (or gives back) it. Both are None when there is no extra one.
     """
 
-    __slots__ = ("conn", "release_second", "second")
+    __slots__ = ("acquire_extra", "conn", "release_extra")
 
     def __init__(
         self,
         conn: asyncpg.Connection,
-        second: Callable[[], Awaitable[asyncpg.Connection]] | None = None,
-        release_second: Callable[[asyncpg.Connection], Awaitable[None]] | None = None,
+        acquire_extra: Callable[[], Awaitable[asyncpg.Connection]] | None = None,
+        release_extra: Callable[[asyncpg.Connection], Awaitable[None]] | None = None,
     ) -> None:
         self.conn = conn
-        self.second = second
-        self.release_second = release_second
+        self.acquire_extra = acquire_extra
+        self.release_extra = release_extra
 
 
 @asynccontextmanager

@@ -13,13 +13,16 @@ import logging
 import re
 import time
 from collections.abc import Sequence
-from typing import NamedTuple
+from typing import TYPE_CHECKING, NamedTuple
 
 import asyncpg
 
 from ._ident import quote_ident
 from ._sqlsplit import SqlSyntaxError, split_statements
 from .errors import InvalidIndexError
+
+if TYPE_CHECKING:
+    from ._migration import MigrationFile
 
 log = logging.getLogger("sam_db")
 
@@ -69,6 +72,13 @@ class IndexState(NamedTuple):
     def drop_sql(self) -> str:
         name = f"{quote_ident(self.schema)}.{quote_ident(self.built.name)}"
         return f"DROP INDEX CONCURRENTLY IF EXISTS {name}"
+
+
+class Broken(NamedTuple):
+    """A no-transaction file's INVALID indexes, and whether one of them is being built right now."""
+
+    indexes: tuple[str, ...]
+    building: bool
 
 
 def _unquote(ident: str) -> str:
@@ -189,3 +199,27 @@ async def verify(
             file=origin,
             indexes=bad,
         )
+
+
+async def broken_files(
+    conn: asyncpg.Connection, files: Sequence[MigrationFile], schema: str | None
+) -> dict[int, Broken]:
+    """The no-transaction files whose concurrently built indexes exist INVALID, by version number.
+
+    One query. Where the catalogs or progress views are restricted there is nothing to report.
+    """
+    named = [(f.number, i) for f in files if not f.transactional for i in built_indexes(f.sql)]
+    if not named:
+        return {}
+    try:
+        found = await states(conn, [i for _, i in named], schema)
+    except asyncpg.PostgresError:
+        return {}
+    owner = {id(i): number for number, i in named}
+    out: dict[int, Broken] = {}
+    for st in found:
+        if not st.valid:
+            number = owner[id(st.built)]
+            was = out.get(number, Broken((), False))
+            out[number] = Broken((*was.indexes, st.shown), was.building or st.builder is not None)
+    return out

@@ -81,13 +81,17 @@ async def describe_holder(conn: asyncpg.Connection, key: tuple[int, int]) -> str
 
 
 class Pauses:
-    """Growing, jittered pauses between tries, until a deadline; logs the holder now and then."""
+    """Growing, jittered pauses between tries, until a deadline; logs the holder now and then.
 
-    __slots__ = ("deadline", "next_log", "started", "wait")
+    ``what`` names the lock in the log and the error (the migration lock unless told otherwise).
+    """
 
-    def __init__(self, wait: float) -> None:
+    __slots__ = ("deadline", "next_log", "started", "wait", "what")
+
+    def __init__(self, wait: float, what: str = "the migration lock") -> None:
         now = time.monotonic()
         self.wait = wait
+        self.what = what
         self.started = now
         self.deadline = now + wait
         self.next_log = now + FIRST_LOG
@@ -99,13 +103,13 @@ class Pauses:
         if remaining <= 0:
             holder = await describe_holder(conn, key)
             raise MigrationLockTimeoutError(
-                f"gave up waiting {self.wait:.0f} s for the migration lock held by {holder}; "
+                f"gave up waiting {self.wait:.0f} s for {self.what} held by {holder}; "
                 "if that process is stuck, cancel it (pg_cancel_backend) or raise lock_wait"
             )
         # Who holds the lock costs a pg_locks query: only asked when it will be logged.
         if now >= self.next_log and log.isEnabledFor(logging.INFO):
             holder = await describe_holder(conn, key)
-            log.info("waiting for the migration lock held by %s (%.0f s left)", holder, remaining)
+            log.info("waiting for %s held by %s (%.0f s left)", self.what, holder, remaining)
             self.next_log = now + LOG_SECONDS
         pause = min(max(FIRST_PAUSE, (now - self.started) * PAUSE_SHARE), MAX_PAUSE)
         # Jitter keeps replicas that started together from trying in lockstep.
@@ -158,12 +162,34 @@ async def transaction(
     await tx.commit()
 
 
-async def acquire_session(conn: asyncpg.Connection, key: tuple[int, int], *, wait: float) -> None:
-    """Take ``key`` as a session lock (single-connection mode for no-transaction migrations)."""
-    pauses = Pauses(wait)
+async def acquire_session(
+    conn: asyncpg.Connection,
+    key: tuple[int, int],
+    *,
+    wait: float,
+    what: str = "the migration lock",
+) -> None:
+    """Take ``key`` as a session lock, waiting at most ``wait`` seconds, polled like the others.
+
+    For work that cannot run in a transaction: no-transaction migrations on a single connection,
+    and the pytest plugin's template and first-schema builds.
+    """
+    pauses = Pauses(wait, what)
     while not await conn.fetchval("SELECT pg_try_advisory_lock($1, $2)", *key):
         await pauses.sleep(conn, key)
 
 
 async def release_session(conn: asyncpg.Connection, key: tuple[int, int]) -> None:
     await conn.execute("SELECT pg_advisory_unlock($1, $2)", *key)
+
+
+@asynccontextmanager
+async def session(
+    conn: asyncpg.Connection, key: tuple[int, int], *, wait: float, what: str
+) -> AsyncIterator[None]:
+    """Hold ``key`` as a session lock for the block (see :func:`acquire_session`)."""
+    await acquire_session(conn, key, wait=wait, what=what)
+    try:
+        yield
+    finally:
+        await release_session(conn, key)

@@ -8,6 +8,7 @@ from . import _engine
 from ._connect import Target, open_link
 from ._engine import Settings
 from ._ident import quote_ident
+from ._search_path import search_path
 from .errors import MigrationError
 
 _TABLES = ("workflows", "sessions", "session_events", "session_metrics")
@@ -29,8 +30,7 @@ async def seed(target: Target, settings: Settings) -> dict[str, int]:
         async with conn.transaction():
             if settings.schema:
                 await conn.execute(
-                    "SELECT set_config('search_path', $1, true)",
-                    f"{quote_ident(settings.schema)}, public",
+                    "SELECT set_config('search_path', $1, true)", search_path(settings.schema)
                 )
             await conn.execute(script)
             counts = {}

@@ -12,6 +12,7 @@ from __future__ import annotations
 from dataclasses import dataclass, field
 
 from .._ident import quote_ident
+from .._pgvector import EXTENSION_SQL
 from ._search import SearchSettings
 
 # Columns of an entry as the store reads them; metadata as text (no jsonb codec needed).
@@ -45,11 +46,7 @@ JOIN pg_catalog.pg_attribute a ON a.attrelid = c.oid AND a.attname = 'embedding'
 WHERE c.oid = pg_catalog.to_regclass($1)
 """
 
-DISCOVER_EXTENSION = """
-SELECT n.nspname AS ext_schema, e.extversion
-FROM pg_catalog.pg_extension e JOIN pg_catalog.pg_namespace n ON n.oid = e.extnamespace
-WHERE e.extname = 'vector'
-"""
+DISCOVER_EXTENSION = EXTENSION_SQL  # where pgvector lives: one look-up for the whole package
 
 
 @dataclass(frozen=True)

@@ -14,16 +14,17 @@ from typing import Any
 
 import asyncpg
 
+from .. import _lock, _search_path
 from .._ident import quote_ident
 from .._sources import Source
 from ._loop import BackgroundLoop
 from ._server import with_database
 from ._supply import Supply
-from ._template import Template, drop_database, ensure_template
+from ._template import LOCK_WAIT, TESTING_LOCK_CLASS, Template, drop_database, ensure_template
 
 #: Advisory lock key serialising the first schema migration of each session (database-wide
 #: objects such as ``CREATE EXTENSION IF NOT EXISTS`` race when two schemas migrate at once).
-SCHEMA_LOCK_KEY = 0x5A4D_DB7E_5700_0002
+SCHEMA_LOCK_KEY = (TESTING_LOCK_CLASS, 2)
 
 
 @dataclass(frozen=True)
@@ -173,11 +174,10 @@ class Runtime:
                 if self._schema_locked_once:
                     await migrate_new_schema(conn, schema=name, sources=self.options.sources)
                 else:
-                    await conn.execute("SELECT pg_advisory_lock($1)", SCHEMA_LOCK_KEY)
-                    try:
+                    async with _lock.session(
+                        conn, SCHEMA_LOCK_KEY, wait=LOCK_WAIT, what="the first-schema lock"
+                    ):
                         await migrate_new_schema(conn, schema=name, sources=self.options.sources)
-                    finally:
-                        await conn.execute("SELECT pg_advisory_unlock($1)", SCHEMA_LOCK_KEY)
                     self._schema_locked_once = True
             except BaseException:
                 # A failing migration is re-run step by step for its diagnostics, which leaves
@@ -203,16 +203,8 @@ class Runtime:
         self.loop.run(self._schemas.give_back(name))
 
 
-async def vector_schema(conn: asyncpg.Connection) -> str | None:
-    """The schema the pgvector extension lives in on ``conn``'s database, or None."""
-    value: str | None = await conn.fetchval(
-        "SELECT n.nspname FROM pg_extension e JOIN pg_namespace n ON n.oid = e.extnamespace WHERE e.extname = 'vector'"
-    )
-    return value
-
-
 def search_path(schema: str | None) -> dict[str, str]:
-    """``server_settings`` putting ``schema`` first on the search_path (public after it)."""
+    """``server_settings`` putting ``schema`` first on the search_path (sam_db's policy)."""
     if not schema:
         return {}
-    return {"search_path": f"{quote_ident(schema)}, public"}
+    return {"search_path": _search_path.search_path(schema)}

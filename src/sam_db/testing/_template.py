@@ -4,7 +4,7 @@ The template's name is derived from a fingerprint of what would be in it (every 
 version, name and checksum, the target schema, the sam_db version), so an unchanged project reuses
 the template left on a persistent server by an earlier session, and any change to a migration file
 gives a new name: the old template of the same configuration is dropped and a new one built. Building happens under a
-PostgreSQL advisory lock, so concurrent sessions and xdist workers build it once between them,
+PostgreSQL advisory lock (a bounded, logged wait), so concurrent sessions and xdist workers build it once between them,
 whichever machine they run on.
 """
 
@@ -19,7 +19,7 @@ from pathlib import Path
 
 import asyncpg
 
-from .. import __version__
+from .. import __version__, _lock
 from .._ident import quote_ident
 from .._sources import Source, discover
 from ._server import with_database
@@ -27,8 +27,12 @@ from ._server import with_database
 log = logging.getLogger("sam_db.testing")
 
 TEMPLATE_PREFIX = "sam_db_tpl_"
-#: Advisory lock key (any constant bigint) taken while a template is checked or built.
-TEMPLATE_LOCK_KEY = 0x5A4D_DB7E_5700_0001
+#: The plugin's advisory locks: a class of their own ("SAMT") beside the migration lock's.
+TESTING_LOCK_CLASS = 0x53414D54
+#: Taken while a template is checked or built.
+TEMPLATE_LOCK_KEY = (TESTING_LOCK_CLASS, 1)
+#: Seconds a session waits for another to finish building a template (or a first schema).
+LOCK_WAIT = 300.0
 #: ``CREATE DATABASE … STRATEGY`` exists from PostgreSQL 15; older servers always copy files.
 STRATEGY_MIN_VERSION = 150000
 STRATEGIES = ("wal_log", "file_copy")
@@ -96,8 +100,9 @@ async def ensure_template(
     name = template_name(sources, schema)
     version = admin.get_server_version()
     number = version.major * 10000 + version.minor
-    await admin.execute("SELECT pg_advisory_lock($1)", TEMPLATE_LOCK_KEY)
-    try:
+    async with _lock.session(
+        admin, TEMPLATE_LOCK_KEY, wait=LOCK_WAIT, what="the test template lock"
+    ):
         ready = await admin.fetchval(
             "SELECT datistemplate FROM pg_database WHERE datname = $1", name
         )
@@ -113,8 +118,6 @@ async def ensure_template(
             await admin.execute(
                 f"ALTER DATABASE {quote_ident(name)} WITH IS_TEMPLATE true ALLOW_CONNECTIONS false"
             )
-    finally:
-        await admin.execute("SELECT pg_advisory_unlock($1)", TEMPLATE_LOCK_KEY)
     return Template(
         name=name,
         strategy=choose_strategy(number, strategy),

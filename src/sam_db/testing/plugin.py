@@ -22,8 +22,9 @@ from typing import TYPE_CHECKING, Any, TypeVar, cast
 import asyncpg
 import pytest
 
+from .._pgvector import vector_schema
 from ._loop import BackgroundLoop
-from ._runtime import Options, Runtime, search_path, vector_schema
+from ._runtime import Options, Runtime, search_path
 from ._server import (
     apply_non_durable,
     dsn_from_environment,
@@ -263,9 +264,9 @@ async def _codec_init(runtime: Runtime) -> Callable[[asyncpg.Connection], Any]:
         if runtime.vector_schema is None:
             runtime.vector_schema = await vector_schema(conn) or ""
         if runtime.vector_schema:
-            from pgvector.asyncpg import register_vector
+            from ..memory._connections import register_codec
 
-            await register_vector(conn, schema=runtime.vector_schema)
+            await register_codec(conn, runtime.vector_schema)
 
     return init
 

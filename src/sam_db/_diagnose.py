@@ -1,4 +1,9 @@
-"""Error reporting of the migration engine: typed errors that name the file, line and statement."""
+"""Diagnosing a failed step: typed errors that name the file, line and statement, and say what to do.
+
+A transactional file is sent as one query, and PostgreSQL reports no statement index for it: the
+failing statement is found from the error's position, or by replaying the statements one by one
+in a transaction rolled back after. A missing extension gets install advice of its own.
+"""
 
 from __future__ import annotations
 
@@ -8,21 +13,27 @@ from typing import TYPE_CHECKING
 import asyncpg
 
 from ._sqlsplit import SqlSyntaxError, Statement, line_and_column, split_statements
-from ._stall import StallTimeout
-from .errors import DDLLockTimeoutError, ExtensionMissingError, MigrationFailedError
+from ._stall import StallTimeout, StatementFailed
+from .errors import (
+    DDLLockTimeoutError,
+    ExtensionMissingError,
+    InvalidIndexError,
+    MigrationError,
+    MigrationFailedError,
+)
 
 if TYPE_CHECKING:
-    from ._engine import _Ctx, _Step
+    from ._run import Run, Step
 
 
 def timed_out(
-    ctx: _Ctx, step: _Step, exc: asyncpg.LockNotAvailableError | StallTimeout, attempts: int
+    run: Run, step: Step, exc: asyncpg.LockNotAvailableError | StallTimeout, attempts: int
 ) -> DDLLockTimeoutError:
     """The error once every attempt of ``step`` hit ``lock_timeout`` or ``stall_timeout``."""
-    s = ctx.settings
+    s = run.settings
     if isinstance(exc, StallTimeout):
         return DDLLockTimeoutError(
-            f"{verb(step)} {step.script.origin} could not finish within stall_timeout={s.stall_timeout:g}s "
+            f"{step.verb} {step.script.origin} could not finish within stall_timeout={s.stall_timeout:g}s "
             f"(lock waits and execution of all its statements), {attempts} times; the last attempt "
             f"ran out at line {exc.statement.line}. Each attempt was rolled back, releasing its locks. "
             "A long transaction may hold a lock it needs (find it in pg_stat_activity / pg_locks), "
@@ -32,17 +43,13 @@ def timed_out(
             line=exc.statement.line,
         )
     return DDLLockTimeoutError(
-        f"{verb(step)} {step.script.origin} waited more than lock_timeout="
+        f"{step.verb} {step.script.origin} waited more than lock_timeout="
         f"{s.ddl_lock_timeout:g}s for a table lock, {attempts} times: {exc}. "
         "A long transaction holds a lock on a table it changes; find it in pg_stat_activity "
         "or pg_locks and end it, or raise lock_timeout / lock_retries.",
         file=step.script.origin,
         sqlstate=exc.sqlstate,
     )
-
-
-def verb(step: _Step) -> str:
-    return "migration" if step.record == "insert" else "rollback of"
 
 
 _EXTENSION_RE = re.compile(r'extension "([^"]+)"')
@@ -69,7 +76,7 @@ def excerpt(sql: str, limit: int = 300) -> str:
     return one if len(one) <= limit else one[: limit - 1] + "…"
 
 
-def missing_extension(step: _Step, exc: asyncpg.PostgresError) -> ExtensionMissingError | None:
+def missing_extension(step: Step, exc: asyncpg.PostgresError) -> ExtensionMissingError | None:
     message = _message(exc)
     m = _EXTENSION_RE.search(message)
     if (
@@ -97,7 +104,7 @@ def missing_extension(step: _Step, exc: asyncpg.PostgresError) -> ExtensionMissi
     )
 
 
-async def failure(ctx: _Ctx, step: _Step, exc: asyncpg.PostgresError) -> Exception:
+async def failure(run: Run, step: Step, exc: asyncpg.PostgresError) -> Exception:
     """The typed error for a failed transactional script, naming the failing statement."""
     missing = missing_extension(step, exc)
     if missing is not None:
@@ -115,14 +122,14 @@ async def failure(ctx: _Ctx, step: _Step, exc: asyncpg.PostgresError) -> Excepti
         where = next((s for s in reversed(statements) if s.line <= line), None)
         loc = f"line {line}, column {col}"
     else:
-        found = await _locate(ctx, statements)
+        found = await _locate(run, statements)
         if found is not None:
             where, located = found
             cause = located or exc
         loc = f"line {where.line}" if where else "an unknown statement"
     index = f" (statement {statements.index(where) + 1} of {len(statements)})" if where else ""
     text = (
-        f"{verb(step)} {script.origin} failed at {loc}{index}: {describe(cause)}"
+        f"{step.verb} {script.origin} failed at {loc}{index}: {describe(cause)}"
         + (f"\n  {excerpt(where.sql)}" if where else "")
         + "\nIts transaction was rolled back: nothing of it was applied."
     )
@@ -136,7 +143,7 @@ async def failure(ctx: _Ctx, step: _Step, exc: asyncpg.PostgresError) -> Excepti
 
 
 async def _locate(
-    ctx: _Ctx, statements: list[Statement]
+    run: Run, statements: list[Statement]
 ) -> tuple[Statement, asyncpg.PostgresError | None] | None:
     """Find which statement fails by replaying them one by one in a transaction rolled back after.
 
@@ -145,13 +152,13 @@ async def _locate(
     """
     if len(statements) == 1:
         return statements[0], None
-    conn = ctx.link.conn
+    conn = run.link.conn
     tx = conn.transaction()
     await tx.start()
     try:
         await conn.execute(
             "SELECT set_config('search_path', $1, true), set_config('lock_timeout', '1s', true)",
-            ctx.search_path,
+            run.search_path,
         )
         for st in statements:
             try:
@@ -163,3 +170,61 @@ async def _locate(
         return None
     finally:
         await tx.rollback()
+
+
+def not_prepared(run: Run, exc: asyncpg.PostgresError) -> MigrationError:
+    """Creating the schema or the tracking table failed (before any step ran)."""
+    return MigrationError(
+        f"could not prepare schema {run.schema!r} for migrations: {describe(exc)}. "
+        "The user needs CREATE on the database (for a new schema) or on the schema."
+    )
+
+
+def unsplittable(origin: str, exc: SqlSyntaxError) -> MigrationFailedError:
+    """A file that cannot be split into statements (an unterminated quote or comment)."""
+    return MigrationFailedError(f"{origin}: {exc}", file=origin, line=exc.line)
+
+
+def statement_failed(step: Step, failed: StatementFailed) -> Exception:
+    """A statement of a transactional file run statement by statement (``stall_timeout``) failed."""
+    error, st = failed.error, failed.statement
+    return missing_extension(step, error) or MigrationFailedError(
+        f"{step.verb} {step.script.origin} failed at line {st.line} (statement {failed.index} of "
+        f"{failed.total}): {describe(error)}\n  {excerpt(st.sql)}\n"
+        "Its transaction was rolled back: nothing of it was applied.",
+        file=step.script.origin,
+        statement=st.sql,
+        line=st.line,
+        sqlstate=error.sqlstate,
+    )
+
+
+def failed_outside_tx(
+    origin: str,
+    st: Statement,
+    index: int,
+    total: int,
+    exc: asyncpg.PostgresError,
+    left: list[str],
+) -> MigrationFailedError:
+    """Statement ``index`` of a no-transaction file failed; ``left``: INVALID indexes it left."""
+    msg = (
+        f"{origin} failed at line {st.line} (statement {index} of {total}): "
+        f"{describe(exc)}\n  {excerpt(st.sql)}\n"
+        f"This file runs outside a transaction: its first {index - 1} statement(s) stayed applied."
+    )
+    if left:
+        return InvalidIndexError(
+            msg + f" It left INVALID index(es) behind: {', '.join(left)}. The next migrate "
+            "drops an INVALID index this file builds (DROP INDEX CONCURRENTLY) and builds it "
+            "again; fix the cause first (e.g. duplicate keys for a UNIQUE index). The file "
+            "was not recorded as applied.",
+            file=origin,
+            indexes=left,
+            statement=st.sql,
+            line=st.line,
+            sqlstate=exc.sqlstate,
+        )
+    return MigrationFailedError(
+        msg, file=origin, statement=st.sql, line=st.line, sqlstate=exc.sqlstate
+    )
