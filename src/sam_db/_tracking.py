@@ -111,7 +111,7 @@ async def read(conn: asyncpg.Connection, sql: TrackingSql) -> list[AppliedRow] |
     except asyncpg.UndefinedColumnError as exc:
         raise MigrationError(
             f"{sql.table} exists but is not sam_db's tracking table ({exc}); another migration tool "
-            "(dbmate, Rails, the original Bun backend) probably created it. Migrate into another "
+            "(dbmate, Rails, Flyway, ...) probably created it. Migrate into another "
             "schema (schema=...) or rename that table."
         ) from None
     return rows(records)
