@@ -26,6 +26,8 @@ __all__ = [
     "Collection",
     "embedder_from_function",
     "errors",
+    "config",
+    "embedded",
     "__version__",
 ]
 
@@ -44,11 +46,17 @@ _LAZY = {
     "Collection": "sam_db.memory",
     "embedder_from_function": "sam_db.memory",
     "errors": "sam_db.errors",
+    "config": "sam_db._config",
+    "embedded": "sam_db.embedded",
 }
 
+# Names that are modules themselves rather than attributes of one.
+_MODULES = frozenset({"errors", "embedded"})
+
 if TYPE_CHECKING:
-    from . import errors
+    from . import embedded, errors
     from ._api import migrate, repair, rollback, status
+    from ._config import config
     from ._models import Migration, MigrationStatus
     from .memory import (
         Collection,
@@ -67,7 +75,7 @@ def __getattr__(name: str) -> Any:
         raise AttributeError(f"module 'sam_db' has no attribute {name!r}")
     value = (
         importlib.import_module(module)
-        if name == "errors"
+        if name in _MODULES
         else getattr(importlib.import_module(module), name)
     )
     globals()[name] = value

@@ -271,3 +271,66 @@ def load(start: Path | None = None, environ: Mapping[str, str] | None = None) ->
             value = _checked(key, spec.default, "default", root)
             project.settings[key] = Setting(value, "default")
     return project
+
+
+#: The settings :func:`config` returns as keywords of :func:`sam_db.migrate` (and ``rollback``).
+MIGRATE_KEYS = (
+    "schema",
+    "sources",
+    "include_bundled",
+    "lock_wait",
+    "lock_timeout",
+    "lock_retries",
+    "stall_timeout",
+)
+EMBEDDED_DATABASE = "super_agent_monitor"
+
+
+class Config(dict):  # type: ignore[type-arg]
+    """The project's settings as keyword arguments: ``await sam_db.migrate(**sam_db.config())``.
+
+    Keys: ``dsn`` and every key of :data:`MIGRATE_KEYS`. Attributes: ``root`` (the project root),
+    ``file`` (the configuration file, or ``None``), ``data_dir`` (the embedded server's folder),
+    ``dsn_env`` and ``origins`` (where each key's value came from).
+    """
+
+    root: Path
+    file: Path | None
+    data_dir: Path
+    dsn_env: str
+    origins: dict[str, str]
+
+
+def config(path: str | os.PathLike[str] | None = None, **overrides: Any) -> Config:
+    """The settings the CLI would use, found from ``path`` (default: the current directory).
+
+    ``dsn`` is, in order: ``overrides["dsn"]``, the environment variable the configuration's
+    ``dsn_env`` names (``DATABASE_URL``), the DSN of the project's embedded server while one runs
+    (``sam-db serve``, :func:`sam_db.embedded.server`), else ``None``. ``overrides`` (any setting
+    name) win over everything, like command-line options. Paths come back absolute.
+    """
+    unknown = sorted(set(overrides) - set(KEYS) - {"dsn"})
+    if unknown:
+        raise ConfigurationError(
+            f"config(): unknown setting(s) {', '.join(unknown)}; known: dsn, {', '.join(KEYS)}"
+        )
+    project = load(Path(path) if path is not None else None)
+    for key, value in overrides.items():
+        if key != "dsn":
+            project.override(key, value, "config() argument")
+    out = Config({key: project.value(key) for key in MIGRATE_KEYS})
+    out.origins = {key: project.settings[key].origin for key in MIGRATE_KEYS}
+    dsn_env = project.value("dsn_env")
+    dsn, origin = overrides.get("dsn"), "config() argument"
+    if dsn is None and os.environ.get(dsn_env, "").strip():
+        dsn, origin = os.environ[dsn_env], f"${dsn_env}"
+    if dsn is None:
+        from ._embedded import running_dsn
+
+        dsn = running_dsn(project.data_dir.resolve() / "pgdata", EMBEDDED_DATABASE)
+        origin = "the running embedded server" if dsn else "none found"
+    out["dsn"] = dsn
+    out.origins["dsn"] = origin
+    out.root, out.file, out.dsn_env = project.root, project.file, dsn_env
+    out.data_dir = project.data_dir.resolve()
+    return out
