@@ -141,6 +141,14 @@ def _parser() -> argparse.ArgumentParser:
     w = sub.add_parser("wait", parents=[common], help="wait until the server accepts connections")
     w.add_argument("--timeout", type=float, default=60.0, metavar="S", help="give up after S (60)")
 
+    li = sub.add_parser(
+        "lint", parents=[common], help="check migration files for operations that block traffic"
+    )
+    li.add_argument(
+        "files", nargs="*", metavar="FILE", help="files or folders (default: the sources' files)"
+    )
+    li.add_argument("--config", metavar="TOML", help="squawk settings (default: sam_db's own)")
+
     _embedded_parsers(sub, common)
     c = sub.add_parser(
         "config", parents=[common], help="print the effective settings and where each came from"
@@ -182,6 +190,16 @@ def _cmd_wait(args: argparse.Namespace) -> int:
     return wait_command(resolve_dsn(args), args.timeout)
 
 
+def _lazy(module: str, name: str) -> Callable[[argparse.Namespace], int]:
+    """A command whose module is imported only when it runs (start-up cost of the others)."""
+    import importlib
+
+    command: Callable[[argparse.Namespace], int] = getattr(
+        importlib.import_module(f"sam_db.{module}"), name
+    )
+    return command
+
+
 _COMMANDS: dict[str, Callable[[argparse.Namespace], int]] = {
     "migrate": cmd_migrate,
     "status": cmd_status,
@@ -190,6 +208,7 @@ _COMMANDS: dict[str, Callable[[argparse.Namespace], int]] = {
     "new": cmd_new,
     "seed": cmd_seed,
     "wait": _cmd_wait,
+    "lint": lambda args: _lazy("_lint", "cmd_lint")(args),
     "serve": cmd_serve,
     "dsn": cmd_dsn,
     "psql": cmd_psql,
