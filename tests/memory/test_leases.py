@@ -9,7 +9,7 @@ import asyncpg
 import pytest
 
 from sam_db.errors import ConnectionLostError
-from sam_db.memory._leases import Leases
+from sam_db.memory._connections import Leases
 
 
 @pytest.fixture

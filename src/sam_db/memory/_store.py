@@ -10,9 +10,7 @@ from types import TracebackType
 from typing import Any
 
 import asyncpg
-from pgvector.asyncpg import register_vector
 
-from .._connect import create_pool
 from .._redact import redact_dsn
 from ..errors import (
     CollectionNotFoundError,
@@ -23,14 +21,14 @@ from ..errors import (
 from . import _inputs as inp
 from . import _write
 from ._checked import CheckedConnection
+from ._connections import Connections
 from ._embedder import Embedder
-from ._leases import Borrowed, Leases
 from ._models import AccessLogRecord, AccessStat, Collection, MemoryEntry, SearchHit
 from ._rows import entry_from_row
 from ._scan import MAX_EF_SEARCH
 from ._schema import StoreSchema, discover
 from ._search import SearchRequest, explain, prepare, run
-from ._sql import DISCOVER_EXTENSION, Statements
+from ._sql import Statements
 from ._vectors import embed_texts, pack_vector
 
 _log = logging.getLogger("sam_db.memory")
@@ -58,19 +56,6 @@ def _check_model(model: object) -> None:
         raise ConfigurationError(
             f"{exc}: name the embedding model, e.g. 'all-MiniLM-L6-v2'"
         ) from None
-
-
-async def _init_connection(conn: Any) -> None:
-    """Owned pools: register pgvector's binary codec with the schema the extension lives in."""
-    ext = await conn.fetchrow(DISCOVER_EXTENSION)
-    if ext is not None:  # missing extension: open() reports it
-        await register_vector(conn, schema=ext["ext_schema"])
-
-
-async def _keep_session(conn: Any) -> None:
-    """Owned pools skip asyncpg's reset query (a round trip per release): the store never
-    changes session state — its settings are transaction-local — and asyncpg still ends any
-    open transaction on release."""
 
 
 class MemoryStore:
@@ -122,9 +107,7 @@ class MemoryStore:
         self._owns_pool = self._pool is None
         self._found: StoreSchema | None = None  # what open() found; None when closed
         self._iterative_scans = False  # the last open()'s finding, kept after close()
-        self._ext_schema = "public"
-        self._codec_ready: dict[int, Any] = {}
-        self._source: Leases | Borrowed | None = None  # where operations get connections
+        self._connections: Connections | None = None  # where operations get connections
 
     # -- lifecycle --------------------------------------------------------------------------
     async def __aenter__(self) -> MemoryStore:
@@ -156,18 +139,11 @@ class MemoryStore:
         _check_model(self._embedder.model)
         if self._owns_pool:
             assert self._dsn is not None
-            # Failures come back typed, without the DSN's password (sam_db._connect).
-            self._pool = await create_pool(
-                self._dsn,
-                min_size=1,
-                max_size=self._max_connections,
-                init=_init_connection,
-                reset=_keep_session,
-            )
-            self._source = Leases(self._pool, self._max_connections, redact_dsn(self._dsn))
+            self._connections = await Connections.own(self._dsn, self._max_connections)
+            self._pool = self._connections.pool
         else:
             assert self._pool is not None
-            self._source = Borrowed(self._pool, self._ensure_codec)
+            self._connections = Connections.borrow(self._pool)
         try:
             await self._discover(dims)
         except BaseException:
@@ -178,20 +154,19 @@ class MemoryStore:
     async def _discover(self, dims: int) -> None:
         async with self._require_pool().acquire() as conn:
             found = await discover(conn, self._schema, dims, self._embedder)
-        self._ext_schema = found.extension_schema
+        assert self._connections is not None
+        self._connections.use_extension_schema(found.extension_schema)
         self._iterative_scans = found.iterative_scans
         self._found = found
 
     async def close(self) -> None:
         """Close the pool if the store opened it; a borrowed pool stays open."""
         self._found = None
-        source, self._source = self._source, None
-        if isinstance(source, Leases):
-            await source.close()
-        if self._owns_pool and self._pool is not None:
-            pool, self._pool = self._pool, None
-            await pool.close()
-        self._codec_ready.clear()
+        connections, self._connections = self._connections, None
+        if self._owns_pool:
+            self._pool = None
+        if connections is not None:
+            await connections.close()
 
     @property
     def embedder(self) -> Embedder:
@@ -212,20 +187,9 @@ class MemoryStore:
         operations are also re-run once when it is lost while they run (see ``_checked``).
         """
         self._require_pool()
-        if self._source is None:
+        if self._connections is None:
             raise MemoryStoreError("the store is not open: use `async with store:`")
-        return self._source.connection(read_only)
-
-    async def _ensure_codec(self, conn: Any) -> None:
-        # A borrowed pool's connections get the codec on first use. They are told apart by
-        # their settings object, kept referenced so that its id() cannot be reused.
-        settings = conn.get_settings()
-        if id(settings) in self._codec_ready:
-            return
-        if len(self._codec_ready) > 10_000:  # connections come and go: forget old ones
-            self._codec_ready.clear()
-        await register_vector(conn, schema=self._ext_schema)
-        self._codec_ready[id(settings)] = settings
+        return self._connections.connection(read_only)
 
     def _require_pool(self) -> asyncpg.Pool[Any]:
         if self._pool is None:

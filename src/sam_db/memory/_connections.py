@@ -1,4 +1,9 @@
-"""Where a store's operations get their connections: leases on its own pool, or a borrowed pool.
+"""Where a store's operations get their connections: its own pool with leases, or a borrowed pool.
+
+Every connection the store uses has pgvector's binary codec registered with the schema the
+extension lives in (``register_codec``: the one place that registers it; the pytest plugin's
+fixtures use it too). An owned pool registers it when it opens a connection; a borrowed pool's
+connections get it at their first use by the store.
 
 Why leases: asyncpg's ``Pool.acquire`` / ``release`` cost a noticeable share of a search (the
 release runs in a shielded task, one more event-loop pass; figures in docs/memory.md). A store
@@ -13,11 +18,73 @@ from __future__ import annotations
 
 import asyncio
 from collections import deque
-from collections.abc import Awaitable, Callable
 from contextlib import suppress
 from typing import Any
 
+import asyncpg
+from pgvector.asyncpg import register_vector
+
+from .._connect import create_pool
+from .._redact import redact_dsn
 from ._checked import CheckedConnection, end, is_lost, is_open, refused, usable
+from ._sql import DISCOVER_EXTENSION
+
+
+async def register_codec(conn: Any, schema: str) -> None:
+    """Register pgvector's binary codec on ``conn`` for the extension living in ``schema``."""
+    await register_vector(conn, schema=schema)
+
+
+async def _init_owned(conn: Any) -> None:
+    """An owned pool's new connection: the codec, with the schema the extension lives in."""
+    ext = await conn.fetchrow(DISCOVER_EXTENSION)
+    if ext is not None:  # missing extension: open() reports it
+        await register_codec(conn, ext["ext_schema"])
+
+
+async def _keep_session(conn: Any) -> None:
+    """Owned pools skip asyncpg's reset query (a round trip per release): the store never
+    changes session state — its settings are transaction-local — and asyncpg still ends any
+    open transaction on release."""
+
+
+class Connections:
+    """A store's connections: a pool it owns (``own``) or one it was handed (``borrow``)."""
+
+    def __init__(self, pool: asyncpg.Pool[Any], source: Leases | Borrowed) -> None:
+        self.pool = pool
+        self._source = source
+
+    @classmethod
+    async def own(cls, dsn: str, size: int) -> Connections:
+        """Open a pool of at most ``size`` connections to ``dsn``, handed out as leases."""
+        # Failures come back typed, without the DSN's password (sam_db._connect).
+        pool = await create_pool(
+            dsn, min_size=1, max_size=size, init=_init_owned, reset=_keep_session
+        )
+        return cls(pool, Leases(pool, size, redact_dsn(dsn)))
+
+    @classmethod
+    def borrow(cls, pool: asyncpg.Pool[Any]) -> Connections:
+        """Use the caller's ``pool``: a connection per operation, never closed by the store."""
+        return cls(pool, Borrowed(pool, _CodecOnFirstUse()))
+
+    def connection(self, read_only: bool = False) -> CheckedConnection:
+        """A connection for one operation (``async with``); see ``_checked``."""
+        return self._source.connection(read_only)
+
+    def use_extension_schema(self, schema: str) -> None:
+        """Where pgvector lives, as ``open()`` found it: a borrowed pool's codec needs it."""
+        if isinstance(self._source, Borrowed):
+            self._source.codec.schema = schema
+
+    async def close(self) -> None:
+        """Close an owned pool (idle leases first); a borrowed pool stays open."""
+        if isinstance(self._source, Leases):
+            await self._source.close()
+            await self.pool.close()
+        else:
+            self._source.codec.forget()
 
 
 class Leases:
@@ -132,17 +199,17 @@ class Leases:
 class Borrowed:
     """A pool the store was handed: a connection per operation, acquired and released each time.
 
-    ``prepare`` readies a connection for the store (pgvector's codec) before its first use.
+    ``codec`` registers pgvector's codec on a connection before its first use by the store.
     """
 
     def __init__(
         self,
         pool: Any,
-        prepare: Callable[[Any], Awaitable[None]],
+        codec: _CodecOnFirstUse,
         server: str = "the borrowed pool's server",
     ) -> None:
         self._pool = pool
-        self._prepare = prepare
+        self.codec = codec
         self.server = server
         self.size = pool.get_max_size()
 
@@ -159,7 +226,7 @@ class Borrowed:
                 await self.discard(conn)
                 continue
             try:
-                await self._prepare(conn)
+                await self.codec(conn)
             except BaseException as exc:
                 if is_lost(conn, exc):
                     end(conn)
@@ -178,3 +245,27 @@ class Borrowed:
     async def discard(self, conn: Any) -> None:
         end(conn)
         await self._pool.release(conn)
+
+
+class _CodecOnFirstUse:
+    """The codec for a borrowed pool's connections, registered on each at its first use.
+
+    Connections are told apart by their settings object, kept referenced so that its id() cannot
+    be reused.
+    """
+
+    def __init__(self) -> None:
+        self.schema = "public"  # until open() finds the extension
+        self._ready: dict[int, Any] = {}
+
+    async def __call__(self, conn: Any) -> None:
+        settings = conn.get_settings()
+        if id(settings) in self._ready:
+            return
+        if len(self._ready) > 10_000:  # connections come and go: forget old ones
+            self._ready.clear()
+        await register_codec(conn, self.schema)
+        self._ready[id(settings)] = settings
+
+    def forget(self) -> None:
+        self._ready.clear()
