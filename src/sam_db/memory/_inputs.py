@@ -15,8 +15,6 @@ from typing import Any
 
 from ..errors import InvalidInputError
 
-MAX_K = 1000
-MAX_EF_SEARCH = 1000  # pgvector's upper bound for hnsw.ef_search
 # A text (and a metadata document as JSON) holds at most this many characters: far beyond what an
 # embedding model takes, and small enough that a batch's statement stays far below PostgreSQL's
 # 1 GB message limit (add_many also cuts batches by size, see MAX_BATCH_CHARS).

@@ -1,83 +1,304 @@
-"""How one search runs: index or exact, ef_search, iterative scans, as one statement.
+"""A search, whole: the request checked and compiled, the statement and its numbered parameters,
+the run with its exact re-run, and the hits. ``search``, ``search_by_vector`` and
+``explain_search`` all go through here.
 
 A search is a single statement (one round trip, no explicit transaction). What it needs from
 PostgreSQL comes from three places, because each is decided at a different moment:
 
 - *Plan choice* (planning time): PostgreSQL's cost model does not charge for reading TOASTed
   vectors, so at realistic sizes it prefers a sequential or bitmap scan plus a sort over the HNSW
-  index, 100x slower. The statement orders by ``embedding <=> memory_search_vector($1)``, a
+  index, far slower. The statement orders by ``embedding <=> memory_search_vector($1)``, a
   function whose COST makes every sorted row cost what it really does (migration 004).
 - *Estimates* (planning time): PostgreSQL estimates jsonb containment from a histogram of whole
-  documents, which can be off by orders of magnitude (a filter matching 5 % estimated at one row);
-  an estimate below k makes a scan + sort of the "few" matches look cheaper than any index scan.
-  The collection, expiry and metadata conditions are therefore wrapped in ``CASE WHEN ... THEN
-  true END``, which the planner estimates at a flat 50 %: the index plan is chosen whatever the
-  filter, and a filter that leaves the index scan short is answered by the exact re-run.
-- *Scan settings* (execution time): ``hnsw.ef_search`` and ``hnsw.iterative_scan`` are set by
-  ``set_config(name, value, true)`` in an InitPlan that the plan evaluates (as a one-time filter)
-  before the index scan starts. ``true`` makes them local to the statement's own implicit
-  transaction, so nothing leaks to other users of a pooled connection.
+  documents, which can be off by orders of magnitude; an estimate below k makes a scan + sort of
+  the "few" matches look cheaper than any index scan. The collection, expiry and metadata
+  conditions are therefore wrapped in ``CASE WHEN ... THEN true END``, which the planner estimates
+  at a flat half: the index plan is chosen whatever the filter, and a filter that leaves the index
+  scan short is answered by the exact re-run.
+- *Scan settings* (execution time): ``hnsw.ef_search`` and friends, set inside the statement
+  (see ``_scan``).
 
 An exact search orders by the function form ``cosine_distance(embedding, $1)``, which no index
 can serve: the same distances, from a scan of every candidate row.
+
+Parameters are named, not numbered by hand: each group below is a NamedTuple whose fields, in
+order, are the statement's ``$1..$n`` (``Placeholders``); the filter numbers its own after them.
 """
 
+# ruff: noqa: S608 -- SQL here is built from quote_ident()-quoted names and placeholders only
 from __future__ import annotations
 
-from functools import lru_cache
-from typing import NamedTuple
+import hashlib
+import re
+from collections.abc import Callable, Mapping
+from contextlib import AbstractAsyncContextManager
+from typing import Any, NamedTuple, Protocol
 
-# pgvector without iterative scans (< 0.8) returns at most ef_search candidates *before*
-# filtering; filtered searches there raise ef_search to k times this factor (capped at 1000).
-FALLBACK_OVERFETCH = 10
-MAX_EF_SEARCH = 1000
+from . import _inputs as inp
+from ._filters import Params, compile_filter
+from ._models import SearchHit
+from ._rows import distance_then_id, hits_from_rows
+from ._scan import MAX_EF_SEARCH, MAX_K, SearchSettings, choose_settings
+from ._schema import StoreSchema
+from ._sql import ENTRY_COLUMNS, LIVE, Statements
+from ._vectors import vector_hash
+
+Connect = Callable[..., AbstractAsyncContextManager[Any]]  # the store's connect(read_only=...)
+_LONG_VECTOR = re.compile(r"'\[[-+0-9.e,]{64,}\]'")
 
 
-class SearchSettings(NamedTuple):
-    """What one search runs with: index or exact scan, ef_search, iterative scan or not.
+# -- parameters -------------------------------------------------------------------------------
+class _Args(NamedTuple):
+    """Every search's parameters, in placeholder order."""
 
-    A NamedTuple because it is part of the statement cache's key: hashed and compared in C.
-    """
+    vector: Any  # the query vector
+    collection: str  # its name
+    ef_search: str  # as text, for set_config
 
-    exact: bool
+
+class _LogArgs(NamedTuple):
+    """A search that writes the access log has these too, numbered after ``_Args``."""
+
+    min_similarity: float | None  # or NULL: rows below it are not logged
+    session_id: str | None
+    query_hash: bytes
+    query: str | None
+    final: bool  # log even a short result: an exact one is final (an index one is re-run)
+
+
+class Placeholders:
+    """The ``$n`` of each named parameter of one statement shape, from its groups in order;
+    the filter's own parameters are numbered from ``next``."""
+
+    def __init__(self, *groups: tuple[str, ...]) -> None:
+        names = [name for group in groups for name in group]
+        self._numbers = {name: f"${i}" for i, name in enumerate(names, 1)}
+        self.next = len(names) + 1
+
+    def __getitem__(self, name: str) -> str:
+        return self._numbers[name]
+
+
+_PLAIN = Placeholders(_Args._fields)
+_LOGGED = Placeholders(_Args._fields, _LogArgs._fields)
+
+
+def _placeholders(log: bool) -> Placeholders:
+    return _LOGGED if log else _PLAIN
+
+
+# -- the request ------------------------------------------------------------------------------
+class StoreDefaults(Protocol):
+    """The store's settings a search falls back on (``MemoryStore`` has them)."""
+
     ef_search: int
-    iterative: bool
-    log: bool = False
-
-    def config_sql(self, ef_param: str) -> str:
-        """The ``set_config(..., true)`` calls, as one expression for the statement's InitPlan.
-
-        ``ef_param`` is the placeholder that carries ``ef_search`` (as text).
-        """
-        calls = [f"set_config('hnsw.ef_search', {ef_param}::text, true)"]
-        if self.iterative and not self.exact:
-            calls.append("set_config('hnsw.iterative_scan', 'relaxed_order', true)")
-        if self.log:
-            # The access log is best effort: its commit need not wait for the WAL flush (a
-            # crash may lose the last moments of log rows, never entries).
-            calls.append("set_config('synchronous_commit', 'off', true)")
-        return "concat(" + ", ".join(calls) + ")"
+    access_log: bool
+    log_query_text: bool
 
 
-@lru_cache(maxsize=512)
-def choose_settings(
-    *, exact: bool, ef_search: int, k: int, filtered: bool, iterative: bool, log: bool = False
-) -> SearchSettings:
-    """Settings for a search of ``k`` hits: ef_search at least k, over-fetch on old pgvector."""
-    ef = max(ef_search, k)
-    if filtered and not iterative:
-        ef = max(ef, k * FALLBACK_OVERFETCH)
-    return SearchSettings(
-        exact=exact, ef_search=min(ef, MAX_EF_SEARCH), iterative=iterative, log=log
+class SearchRequest(NamedTuple):
+    """One search as validated and compiled, before its query vector exists."""
+
+    schema: StoreSchema
+    collection: str
+    k: int
+    ef_search: int
+    threshold: float | None  # min_similarity
+    session_id: str | None
+    exact: bool
+    log: bool  # write the access log
+    keep_query_text: bool  # the log keeps the query's text (else its hash only)
+    where: str  # filter and session conditions, numbered after the placeholders
+    filter_args: list[Any]
+    filtered: bool
+
+
+def prepare(
+    schema: StoreSchema,
+    defaults: StoreDefaults,
+    collection: str,
+    k: int,
+    filter: Mapping[str, Any] | None,
+    min_similarity: float | None,
+    session_id: str | None,
+    ef_search: int | None,
+    exact: bool,
+    log: bool | None,
+) -> SearchRequest:
+    """Validate a search's arguments and compile its filter (raises before any work).
+
+    ``ef_search`` and ``log`` left None take the store's.
+    """
+    log = defaults.access_log if log is None else bool(log)
+    collection = inp.check_collection(collection)
+    k = inp.check_int(k, "k", 1, MAX_K)
+    ef = defaults.ef_search if ef_search is None else ef_search
+    ef = inp.check_int(ef, "ef_search", 1, MAX_EF_SEARCH)
+    session_id = inp.check_link(session_id, "session_id")
+    threshold = inp.check_similarity(min_similarity)
+    params = Params(start=_placeholders(log).next)
+    where = [compile_filter(filter, params)]
+    if session_id is not None:
+        where.append(f"e.session_id = {params.add(session_id)}")
+    return SearchRequest(
+        schema=schema,
+        collection=collection,
+        k=k,
+        ef_search=ef,
+        threshold=threshold,
+        session_id=session_id,
+        exact=bool(exact),
+        log=log,
+        keep_query_text=defaults.log_query_text,
+        where=" AND ".join(where),
+        filter_args=params.values,
+        filtered=filter is not None or session_id is not None,
     )
 
 
-def parse_version(text: str) -> tuple[int, ...]:
-    """``'0.8.6'`` → ``(0, 8, 6)``; non-numeric parts end the tuple."""
-    out: list[int] = []
-    for part in text.split("."):
-        digits = "".join(ch for ch in part if ch.isdigit())
-        if not digits:
-            break
-        out.append(int(digits))
-    return tuple(out)
+# -- running it -------------------------------------------------------------------------------
+class _LogFields(NamedTuple):
+    """What the access log records about one search besides its hits."""
+
+    session_id: str | None
+    query: str | None
+    query_hash: bytes
+
+
+def _log_fields(request: SearchRequest, query: str | None, vector: Any) -> _LogFields:
+    query_hash = (
+        hashlib.sha256(query.encode()).digest() if query is not None else vector_hash(vector)
+    )
+    kept = query if request.keep_query_text else None
+    return _LogFields(request.session_id, kept, query_hash)
+
+
+async def run(
+    connect: Connect, request: SearchRequest, vector: Any, query: str | None
+) -> list[SearchHit]:
+    """The hits of a prepared search for ``vector`` (embedded from ``query``, if any: the log
+    keeps the query's text or hash, a vector's hash)."""
+    log = _log_fields(request, query, vector) if request.log else None
+    async with connect(read_only=log is None) as conn:
+        rows = await _rows(conn, request, vector, log)
+    return hits_from_rows(rows, request.collection, request.threshold)
+
+
+async def _rows(
+    conn: Any, request: SearchRequest, vector: Any, log: _LogFields | None
+) -> list[Any]:
+    """The index search, re-run exactly when it found fewer than ``k`` rows."""
+    if not request.exact:
+        rows = await _fetch(conn, request, vector, False, log)
+        if len(rows) >= request.k:
+            return rows
+        # The index came back short (a filter too selective for the scan's limits, or a
+        # small collection): the exact scan says how many matches really exist.
+    return await _fetch(conn, request, vector, True, log)
+
+
+async def _fetch(
+    conn: Any, request: SearchRequest, vector: Any, exact: bool, log: _LogFields | None
+) -> list[Any]:
+    text, args = statement(request, vector, exact, log)
+    rows = await conn.fetch(text, *args)
+    # Relaxed-order iterative scans return rows nearly, not strictly, by distance.
+    return sorted(rows, key=distance_then_id)
+
+
+async def explain(connect: Connect, request: SearchRequest, vector: Any, analyze: bool) -> str:
+    """The plan of the statement a search would run first (index or exact as requested)."""
+    text, args = statement(request, vector, request.exact, None)
+    prefix = "EXPLAIN (ANALYZE, BUFFERS) " if analyze else "EXPLAIN "
+    async with connect(read_only=True) as conn:
+        rows = await conn.fetch(prefix + text, *args)
+    # The query vector is inlined in the plan as a long literal: abbreviate it.
+    return _LONG_VECTOR.sub("'[...]'", "\n".join(r[0] for r in rows))
+
+
+# -- the statement ----------------------------------------------------------------------------
+def statement(
+    request: SearchRequest, vector: Any, exact: bool, log: _LogFields | None
+) -> tuple[str, list[Any]]:
+    """The statement of one run of a search (index or ``exact``) and its arguments."""
+    settings = choose_settings(
+        exact=exact,
+        ef_search=request.ef_search,
+        k=request.k,
+        filtered=request.filtered,
+        iterative=request.schema.iterative_scans,
+        log=log is not None,
+    )
+    args: list[Any] = [*_Args(vector, request.collection, str(settings.ef_search))]
+    if log is not None:
+        args += _LogArgs(request.threshold, log.session_id, log.query_hash, log.query, exact)
+    args += request.filter_args
+    return _text(request.schema.statements, request.where, settings, request.k), args
+
+
+def _text(sql: Statements, where: str, settings: SearchSettings, k: int) -> str:
+    """The search statement, with its access-log write when ``settings.log``.
+
+    ``k`` is written into the text as ``LIMIT k`` (a validated int, formatted by
+    ``int.__format__``): with a ``LIMIT $n`` PostgreSQL prices a generic plan as if a tenth of
+    the rows came back, finds it dearer than the custom plans, and so re-plans every search.
+
+    Rows come back in no guaranteed order: the caller sorts them by (distance, id), as
+    relaxed-order iterative scans need.
+    """
+    p = _placeholders(settings.log)
+    limit = _limit(k)
+    found = _found(sql, p, where, settings, limit)
+    mode = "/* sam_db exact search */" if settings.exact else "/* sam_db hnsw search */"
+    if not settings.log:
+        # Relaxed-order iterative scans may return rows slightly out of order: the caller
+        # sorts them (by distance, then id), which is cheaper than a CTE and a sort here.
+        return f"{mode} {found}"
+    # The log needs every row's final rank: the found rows are MATERIALIZED and ranked.
+    # They are written by the same statement, and only when the result is final: an index
+    # search that found fewer than k rows is re-run exactly.
+    similarity = f"{p['min_similarity']}::float8"
+    return (
+        f"{mode} WITH found AS MATERIALIZED ({found}), "
+        "ranked AS (SELECT found.*, row_number() OVER (ORDER BY distance, id) AS rank "
+        f"FROM found WHERE {similarity} IS NULL OR 1 - distance >= {similarity}), "
+        f"logged AS (INSERT INTO {sql.access_log} "
+        "(entry_id, collection_id, session_id, query_hash, query, similarity, rank) "
+        f"SELECT r.id, r.collection_id, {p['session_id']}::text, {p['query_hash']}::bytea, "
+        f"{p['query']}::text, 1 - r.distance, r.rank FROM ranked r "
+        f"WHERE {p['final']}::boolean OR (SELECT count(*) FROM found) >= {limit}) "
+        # Every found row comes back (the caller needs their number); the client applies
+        # the same min-similarity test, in the same float8 arithmetic, and ranks what it keeps.
+        "SELECT * FROM found"
+    )
+
+
+def _found(
+    sql: Statements, p: Placeholders, where: str, settings: SearchSettings, limit: str
+) -> str:
+    """The SELECT of the nearest matching rows, with the scan settings in its InitPlan."""
+    q = f"{p['vector']}::{sql.vector}"
+    match = (
+        f"e.collection_id = (SELECT c.id FROM {sql.collections} c WHERE c.name = "
+        f"{p['collection']}) AND {LIVE} AND {where}"
+    )
+    if settings.exact:
+        order = f"{sql.exact_distance}(e.embedding, {q})"
+    else:
+        order = f"e.embedding {sql.distance} {sql.search_vector}({q})"
+        match = f"CASE WHEN {match} THEN true END"
+    # ORDER BY the output column: each row's vector is read (detoasted) and compared once.
+    # Only the log's INSERT needs the collection id of each row.
+    log_columns = "e.collection_id, " if settings.log else ""
+    return (
+        f"SELECT {ENTRY_COLUMNS}, {log_columns}{order} AS distance "
+        f"FROM {sql.entries} e "
+        f"WHERE {match} AND (SELECT {settings.config_sql(p['ef_search'])}) IS NOT NULL "
+        f"ORDER BY distance LIMIT {limit}"
+    )
+
+
+def _limit(k: int) -> str:
+    if isinstance(k, bool) or not isinstance(k, int) or not 1 <= k <= MAX_K:
+        raise ValueError(f"k out of range: {k!r}")
+    return f"{k:d}"

@@ -9,19 +9,18 @@ Only quoted identifiers and placeholders are formatted into the text.
 # ruff: noqa: S608 -- this module builds SQL from quote_ident()-quoted names and placeholders only
 from __future__ import annotations
 
-from dataclasses import dataclass, field
+from dataclasses import dataclass
 
 from .._ident import quote_ident
 from .._pgvector import EXTENSION_SQL
-from ._search import SearchSettings
 
 # Columns of an entry as the store reads them; metadata as text (no jsonb codec needed).
 ENTRY_COLUMNS = (
     "e.id, e.content, e.metadata::text AS metadata, e.session_id, e.workflow_id, "
     "e.embedding_model, e.created_at, e.updated_at, e.expires_at"
 )
-# Their names, in the same order: every statement selects ENTRY_COLUMNS first, so the store can
-# zip a row's leading values with these names.
+# Their names, in the same order: statements that read entries select ENTRY_COLUMNS first, and
+# _rows.entry_from_row unpacks a row's leading values in this order.
 ENTRY_FIELDS = (
     "id",
     "content",
@@ -47,11 +46,18 @@ WHERE c.oid = pg_catalog.to_regclass($1)
 """
 
 DISCOVER_EXTENSION = EXTENSION_SQL  # where pgvector lives: one look-up for the whole package
+# Whether the server could create pgvector (asked only when the tables are missing).
+VECTOR_AVAILABLE = (
+    "SELECT EXISTS (SELECT 1 FROM pg_catalog.pg_available_extensions WHERE name = 'vector')"
+)
 
 
 @dataclass(frozen=True)
 class Statements:
-    """Every statement the store runs, for one table schema and one extension schema."""
+    """The store's qualified names and statements, for one table schema and one extension schema.
+
+    The search statement is built from these names by ``_search``.
+    """
 
     entries: str
     collections: str
@@ -60,9 +66,6 @@ class Statements:
     distance: str
     exact_distance: str
     search_vector: str
-    _searches: dict[tuple[str, SearchSettings, int], str] = field(
-        default_factory=dict, compare=False, repr=False
-    )
 
     @classmethod
     def build(cls, table_schema: str, ext_schema: str) -> Statements:
@@ -167,14 +170,6 @@ class Statements:
         )
 
     @property
-    def get_for_update(self) -> str:
-        return (
-            f"SELECT {ENTRY_COLUMNS}, e.content_hash, c.name AS collection FROM {self.entries} e "
-            f"JOIN {self.collections} c ON c.id = e.collection_id "
-            f"WHERE e.id = $1 AND {LIVE} FOR UPDATE OF e"
-        )
-
-    @property
     def update(self) -> str:
         return (
             f"UPDATE {self.entries} e SET content = COALESCE($2, e.content), "
@@ -216,78 +211,6 @@ class Statements:
             "SELECT count(*) FROM d"
         )
 
-    # -- search -----------------------------------------------------------------------------
-    def search(self, where: str, settings: SearchSettings, k: int) -> str:
-        """The search statement for this filter shape, settings and ``k`` (built once, cached).
-
-        The same ``str`` object each time also keeps asyncpg's statement-cache lookup cheap.
-        """
-        key = (where, settings, k)
-        text = self._searches.get(key)
-        if text is None:
-            if len(self._searches) >= 1024:  # filter shapes x settings x k: keep it bounded
-                self._searches.clear()
-            text = self._searches[key] = self._search_text(where, settings, k)
-        return text
-
-    def _search_text(self, where: str, settings: SearchSettings, k: int) -> str:
-        """The search statement, with its access-log write when ``settings.log``.
-
-        Parameters: $1 query vector, $2 collection, $3 ef_search (text); with the log also $4
-        min similarity (or NULL), $5 session, $6 query hash, $7 query text, $8 "final even if
-        short"; the filter in ``where`` numbers its own after those (see
-        ``search_param_start``). Why the statement looks the way it does: see ``_search``.
-
-        ``k`` is written into the text as ``LIMIT k`` (an int the store validated to 1..1000):
-        with ``LIMIT $3`` PostgreSQL prices a generic plan as if 10 % of the rows came back,
-        finds it dearer than the custom plans, and so re-plans every search (~0.3 ms each).
-        It is a validated int, formatted by ``int.__format__``.
-
-        Rows come back in no guaranteed order: the caller sorts them by (distance, id), as
-        relaxed-order iterative scans need.
-        """
-        q = f"$1::{self.vector}"
-        limit = _limit(k)
-        match = (
-            f"e.collection_id = (SELECT c.id FROM {self.collections} c WHERE c.name = $2) "
-            f"AND {LIVE} AND {where}"
-        )
-        if settings.exact:
-            mode = "/* sam_db exact search */"
-            order = f"{self.exact_distance}(e.embedding, {q})"
-        else:
-            mode = "/* sam_db hnsw search */"
-            order = f"e.embedding {self.distance} {self.search_vector}({q})"
-            match = f"CASE WHEN {match} THEN true END"
-        # ORDER BY the output column: each row's vector is read (detoasted) and compared once.
-        # Only the log's INSERT needs the collection id of each row.
-        log_columns = "e.collection_id, " if settings.log else ""
-        found = (
-            f"SELECT {ENTRY_COLUMNS}, {log_columns}{order} AS distance "
-            f"FROM {self.entries} e "
-            f"WHERE {match} AND (SELECT {settings.config_sql('$3')}) IS NOT NULL "
-            f"ORDER BY distance LIMIT {limit}"
-        )
-        if not settings.log:
-            # Relaxed-order iterative scans may return rows slightly out of order: the caller
-            # sorts them (by distance, then id), which is cheaper than a CTE and a sort here.
-            return f"{mode} {found}"
-        # The log needs every row's final rank: the found rows are MATERIALIZED and ranked.
-        # They are written by the same statement, and only when the result is final: an index
-        # search that found fewer than k rows is re-run exactly.
-        return (
-            f"{mode} WITH found AS MATERIALIZED ({found}), "
-            "ranked AS (SELECT found.*, row_number() OVER (ORDER BY distance, id) AS rank "
-            "FROM found WHERE $4::float8 IS NULL OR 1 - distance >= $4::float8), "
-            f"logged AS (INSERT INTO {self.access_log} "
-            "(entry_id, collection_id, session_id, query_hash, query, similarity, rank) "
-            "SELECT r.id, r.collection_id, $5::text, $6::bytea, $7::text, 1 - r.distance, "
-            f"r.rank FROM ranked r WHERE $8::boolean OR (SELECT count(*) FROM found) >= {limit}) "
-            # Every found row comes back (the caller needs their number); the client applies
-            # the same min-similarity test, in the same float8 arithmetic, and ranks what it keeps.
-            "SELECT * FROM found"
-        )
-
     # -- access log -------------------------------------------------------------------------
     @property
     def most_accessed(self) -> str:
@@ -311,14 +234,3 @@ class Statements:
             "AND ($4::timestamptz IS NULL OR l.accessed_at >= $4) "
             "ORDER BY l.accessed_at DESC, l.id DESC LIMIT $5"
         )
-
-
-def _limit(k: int) -> str:
-    if isinstance(k, bool) or not isinstance(k, int) or not 1 <= k <= 1000:
-        raise ValueError(f"k out of range: {k!r}")
-    return f"{k:d}"
-
-
-def search_param_start(log: bool) -> int:
-    """The first placeholder number a search's filter may use (after the fixed ones)."""
-    return 9 if log else 4

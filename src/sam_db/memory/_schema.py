@@ -1,0 +1,101 @@
+"""What ``MemoryStore.open()`` finds in the database, as one record: the tables' schema and its
+statements, the embedding column's size, pgvector's schema and whether it has iterative scans.
+
+Found once per ``open()``; every operation of the store reads it from there.
+"""
+
+from __future__ import annotations
+
+import re
+from dataclasses import dataclass
+from typing import Any
+
+from .._ident import quote_ident
+from ..errors import DimensionMismatchError, ExtensionMissingError, MemoryStoreError
+from ._sql import DISCOVER_EXTENSION, DISCOVER_TABLE, VECTOR_AVAILABLE, Statements
+
+_COLUMN_TYPE = re.compile(r"vector\((\d+)\)$")
+
+
+@dataclass(frozen=True)
+class StoreSchema:
+    """The store's tables and pgvector as found at ``open()``."""
+
+    statements: Statements  # every statement, qualified with the schemas below
+    dimensions: int  # the size of the memory_entries.embedding column
+    iterative_scans: bool  # pgvector 0.8+: hnsw.iterative_scan exists
+    extension_schema: str  # where pgvector's type and operators live (its codec needs it)
+
+
+async def discover(conn: Any, schema: str | None, dims: int, embedder: object) -> StoreSchema:
+    """Find the store's tables (in ``schema``, or through the ``search_path``) and pgvector.
+
+    Raises ExtensionMissingError when the server has no pgvector, MemoryStoreError without the
+    tables, and DimensionMismatchError when ``dims`` (the embedder's) differs from the column's
+    size.
+    """
+    table = "memory_entries" if schema is None else f"{quote_ident(schema)}.memory_entries"
+    found = await conn.fetchrow(DISCOVER_TABLE, table)
+    ext = await conn.fetchrow(DISCOVER_EXTENSION)
+    if found is None:
+        if ext is None and not await conn.fetchval(VECTOR_AVAILABLE):
+            raise _pgvector_missing()
+        where = f"schema {schema!r}" if schema else "the search_path"
+        raise MemoryStoreError(
+            f"table memory_entries not found in {where}: apply sam_db's migrations first "
+            "(await sam_db.migrate(dsn))"
+        )
+    if ext is None:
+        raise _pgvector_missing()
+    dimensions = _column_size(found["embedding_type"], dims, embedder)
+    statements = Statements.build(found["table_schema"], ext["ext_schema"])
+    if not found["has_search_helper"]:
+        raise MemoryStoreError(
+            f"function {statements.search_vector}() is missing: memory_entries was not created "
+            "by sam_db's 004_memory_system.sql; roll 004 back and migrate again"
+        )
+    return StoreSchema(
+        statements=statements,
+        dimensions=dimensions,
+        iterative_scans=parse_version(ext["extversion"]) >= (0, 8),
+        extension_schema=ext["ext_schema"],
+    )
+
+
+def _pgvector_missing() -> ExtensionMissingError:
+    return ExtensionMissingError(
+        "the PostgreSQL server has no pgvector extension (vector), which the memory tables "
+        "need: install pgvector on the server, then apply sam_db's migrations "
+        "(await sam_db.migrate(dsn))",
+        extension="vector",
+    )
+
+
+def _column_size(column_type: str, dims: int, embedder: object) -> int:
+    """The size of a ``vector(n)`` column, which must be ``dims``, the embedder's."""
+    match = _COLUMN_TYPE.search(column_type)
+    if match is None:
+        raise MemoryStoreError(
+            f"memory_entries.embedding has type {column_type}, expected vector(n)"
+        )
+    size = int(match.group(1))
+    if size != dims:
+        raise DimensionMismatchError(
+            f"embedder {embedder!r} makes {dims}-dimensional vectors but "
+            f"memory_entries.embedding is vector({size}): use an embedder with "
+            f"dimensions={size} or migrate the column to vector({dims})",
+            expected=size,
+            actual=dims,
+        )
+    return size
+
+
+def parse_version(text: str) -> tuple[int, ...]:
+    """``'0.8.6'`` → ``(0, 8, 6)``; non-numeric parts end the tuple."""
+    out: list[int] = []
+    for part in text.split("."):
+        digits = "".join(ch for ch in part if ch.isdigit())
+        if not digits:
+            break
+        out.append(int(digits))
+    return tuple(out)
