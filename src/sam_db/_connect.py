@@ -7,7 +7,6 @@ carry an ``application_name`` so a waiting migrator can tell who holds the lock.
 
 from __future__ import annotations
 
-import asyncio
 import ipaddress
 import os
 import re
@@ -18,8 +17,9 @@ from typing import Any, Union, cast
 
 import asyncpg
 
-from ._redact import redact, redact_dsn, secrets_of
-from .errors import ConfigurationError, DatabaseConnectionError, SamDbError
+from ._driver_errors import connect_error
+from ._redact import redact_dsn
+from .errors import ConfigurationError
 
 #: What the migration API accepts as its database.
 Target = Union[str, asyncpg.Connection, "asyncpg.Pool[Any]"]
@@ -30,52 +30,13 @@ def application_name(purpose: str) -> str:
     return f"sam_db {purpose} {socket.gethostname()}:{os.getpid()}"[:63]
 
 
-def connect_error(exc: Exception, dsn: str) -> SamDbError:
-    """The typed error for a failure to connect to ``dsn``; no secret of ``dsn`` is in its text.
-
-    The one place where the driver's and the OS's errors about a DSN are translated (the engine,
-    the CLI and MemoryStore's own pool all come here). Callers raise the result OUTSIDE their
-    ``except`` block: ``raise ... from None`` only hides ``__context__``, which still holds the
-    driver's error and, in it, the DSN or a fragment of its password.
-    """
-    if isinstance(exc, SamDbError):  # already typed (raised by a pool's ``init`` callback)
-        return exc
-    secrets = secrets_of(dsn)
-    shown = redact_dsn(dsn)
-    said = redact(str(exc), secrets) or type(exc).__name__
-    if isinstance(exc, asyncpg.InvalidPasswordError):
-        return DatabaseConnectionError(
-            f"PostgreSQL refused the login for {shown}: {exc.__class__.__name__}. "
-            "Check the user and password in the DSN (or PGPASSWORD / ~/.pgpass)."
-        )
-    if isinstance(exc, asyncpg.InvalidCatalogNameError):
-        return DatabaseConnectionError(
-            f"the database in {shown} does not exist ({said}); create it first "
-            "(createdb NAME, or CREATE DATABASE) or fix the DSN"
-        )
-    if isinstance(exc, asyncpg.PostgresError):
-        return DatabaseConnectionError(f"PostgreSQL refused the connection to {shown}: {said}")
-    if isinstance(exc, (OSError, asyncio.TimeoutError)):
-        return DatabaseConnectionError(
-            f"cannot reach PostgreSQL at {shown}: {said}. "
-            "Is the server running and the host/port (or socket directory) right?"
-        )
-    if isinstance(exc, (ValueError, TypeError, OverflowError, asyncpg.ClientConfigurationError)):
-        # Malformed DSNs: a bad port (ValueError, or OverflowError when out of range), a broken
-        # IPv6 host, an unknown scheme or option. Their text may quote a piece of the DSN.
-        return ConfigurationError(
-            f"invalid DSN {shown}: {said}. Expected postgresql://user:password@host:port/database"
-        )
-    return DatabaseConnectionError(f"cannot connect to {shown}: {type(exc).__name__}: {said}")
-
-
 _BRACKETED = re.compile(r"\[([^\]]*)\]")
 
 
 def _check_bracketed_hosts(dsn: str) -> None:
     """Refuse a ``[...]`` host that is no IPv6 address before the driver sees it.
 
-    Python 3.11+'s URL parser rejects one (a ``ValueError``, translated above); 3.10's passes it
+    Python 3.11+'s URL parser rejects one (a ``ValueError``, see ``connect_error``); 3.10's passes it
     on as a host name, which would surface as an unreachable host instead of a malformed DSN.
     """
     hosts = dsn.split("://", 1)[-1].rsplit("@", 1)[-1].split("/", 1)[0]
@@ -87,16 +48,15 @@ def _check_bracketed_hosts(dsn: str) -> None:
         else:
             continue
         # Raised outside the except block: no __context__ quoting the DSN.
-        raise ConfigurationError(
-            f"invalid DSN {redact_dsn(dsn)}: a host in [brackets] must be an IPv6 address. "
-            "Expected postgresql://user:password@host:port/database"
+        raise ConfigurationError.invalid_dsn(
+            redact_dsn(dsn), "a host in [brackets] must be an IPv6 address"
         )
 
 
 async def connect(dsn: str, *, purpose: str, timeout: float = 10.0) -> asyncpg.Connection:
     """Open a connection to ``dsn``, turning every failure into a typed :class:`SamDbError`."""
     if not isinstance(dsn, str) or not dsn.strip():
-        raise ConfigurationError("the DSN is empty: pass postgresql://user:password@host:port/db")
+        raise ConfigurationError.empty_dsn()
     _check_bracketed_hosts(dsn)
     try:
         conn: asyncpg.Connection = await asyncpg.connect(

@@ -14,7 +14,8 @@ import time
 
 import asyncpg
 
-from ._connect import application_name, connect_error
+from ._connect import application_name
+from ._driver_errors import connect_error
 from ._redact import redact, redact_dsn, secrets_of
 from .errors import ConfigurationError, DatabaseConnectionError, ServerNotReadyError
 
@@ -51,7 +52,7 @@ async def wait_for_server(dsn: str, timeout: float) -> float:
     """
     timeout = _check_timeout(timeout)
     if not isinstance(dsn, str) or not dsn.strip():
-        raise ConfigurationError("the DSN is empty: pass postgresql://user:password@host:port/db")
+        raise ConfigurationError.empty_dsn()
     start = time.monotonic()
     deadline = start + timeout
     interval = FIRST_INTERVAL
@@ -72,11 +73,7 @@ async def wait_for_server(dsn: str, timeout: float) -> float:
             log.info("waiting up to %g s for %s: %s", timeout, redact_dsn(dsn), last)
         await asyncio.sleep(min(interval, remaining))
         interval = min(interval * 2, MAX_INTERVAL)
-    raise ServerNotReadyError(
-        f"PostgreSQL at {redact_dsn(dsn)} did not accept a connection within {timeout:g} s "
-        f"({attempts} attempts); the last one met: {last}. Start the server (or fix the host, "
-        "port or socket directory), or wait longer (--wait / --timeout)"
-    )
+    raise ServerNotReadyError.timed_out(redact_dsn(dsn), timeout, attempts, last)
 
 
 async def _attempt(dsn: str, timeout: float) -> str | None:

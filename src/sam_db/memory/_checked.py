@@ -17,33 +17,16 @@ refuses the next statement before sending it (``refused``); it is sent on anothe
 
 from __future__ import annotations
 
-import asyncio
 import select
 from contextlib import suppress
 from typing import Any, Protocol
 
 import asyncpg
 
+from .._driver_errors import CONNECT_FAILED, SESSION_ENDED
 from .._redact import redact
 from ..errors import ConnectionLostError
 
-# Errors that end a session: the connection is gone even when asyncpg has not yet seen its socket
-# close. Not all of class 08: a protocol violation (08P01) can leave the connection usable. (Names
-# looked up so that an older asyncpg lacking one still works.)
-_SESSION_ENDED: tuple[type[BaseException], ...] = tuple(
-    getattr(asyncpg, name)
-    for name in (
-        "ConnectionDoesNotExistError",  # asyncpg: "closed in the middle of operation"
-        "AdminShutdownError",
-        "CrashShutdownError",
-        "CannotConnectNowError",
-        "IdleSessionTimeoutError",
-        "IdleInTransactionSessionTimeoutError",
-    )
-    if hasattr(asyncpg, name)
-)
-# What getting a connection raises when the server is down, restarting, full or unreachable.
-_CONNECT_FAILED = (OSError, asyncio.TimeoutError, asyncpg.PostgresError, asyncpg.InterfaceError)
 _poll = getattr(select, "poll", None)
 
 
@@ -110,7 +93,7 @@ def end(conn: Any) -> None:
 
 def is_lost(conn: Any, exc: BaseException) -> bool:
     """Whether ``exc``, raised by a statement on ``conn``, means the connection is gone."""
-    return isinstance(exc, _SESSION_ENDED) or not is_open(conn)
+    return isinstance(exc, SESSION_ENDED) or not is_open(conn)
 
 
 def _cause(exc: BaseException) -> str:
@@ -203,12 +186,9 @@ class CheckedConnection:
         """A connection from the source, which checks it is usable (``usable``)."""
         try:
             conn = await self._source.take()
-        except _CONNECT_FAILED as exc:
-            raise ConnectionLostError(
-                f"cannot connect to PostgreSQL at {self._source.server} ({_cause(exc)}): nothing "
-                f"of this statement was sent{self._committed_before}. The server may be down or restarting; the "
-                "store reconnects by itself, so repeat the call once it is reachable",
-                maybe_applied=self._committed,
+        except CONNECT_FAILED as exc:
+            raise ConnectionLostError.cannot_connect(
+                self._source.server, _cause(exc), self._committed
             ) from exc
         self._fresh = True
         return conn
@@ -218,11 +198,8 @@ class CheckedConnection:
         more were found than the source holds (plus a new one), so that resending always ends."""
         refusals += 1
         if refusals > self._source.size + 1:
-            raise ConnectionLostError(
-                f"PostgreSQL ended {refusals} connections in a row before a statement could be "
-                f"sent on them ({_cause(exc)}): nothing of it was sent{self._committed_before}. The server may be "
-                "shutting down: repeat the call later",
-                maybe_applied=self._committed,
+            raise ConnectionLostError.ended_in_a_row(
+                refusals, _cause(exc), self._committed
             ) from exc
         return refusals
 
@@ -230,31 +207,12 @@ class CheckedConnection:
         if self._depth:
             return self._lost_in_transaction(exc)
         if self._read_only:
-            return ConnectionLostError(
-                f"the connection to PostgreSQL was lost twice while reading ({_cause(exc)}); "
-                "nothing was written. The server may be restarting: repeat the call later",
-                maybe_applied=False,
-            )
-        return ConnectionLostError(
-            f"the connection to PostgreSQL was lost while a statement that writes was running "
-            f"({_cause(exc)}); it may or may not have been committed. Check (get, search) before "
-            "repeating the call, or repeat it if that is harmless (add and add_many store a text "
-            "once per collection); the store has replaced the connection",
-            maybe_applied=True,
-        )
-
-    @property
-    def _committed_before(self) -> str:
-        """What an error about a lost statement adds when earlier statements were committed."""
-        return "; statements before it were committed" if self._committed else ""
+            return ConnectionLostError.lost_reading(_cause(exc))
+        return ConnectionLostError.lost_writing(_cause(exc))
 
     def _lost_in_transaction(self, exc: BaseException | None) -> ConnectionLostError:
-        cause = "" if exc is None else f" ({_cause(exc)})"
-        return ConnectionLostError(
-            f"the connection to PostgreSQL was lost inside a transaction{cause}; PostgreSQL "
-            f"rolled the transaction back{self._committed_before}: repeat the call",
-            maybe_applied=self._committed,
-        )
+        cause = None if exc is None else _cause(exc)
+        return ConnectionLostError.lost_in_transaction(cause, self._committed)
 
 
 class _Transaction:
@@ -307,10 +265,6 @@ class _Transaction:
             end(conn)
             if exc_type is not None:
                 return  # the rollback was lost with the connection: the first error stands
-            raise ConnectionLostError(
-                f"the connection to PostgreSQL was lost while committing ({_cause(err)}); the "
-                "transaction may or may not have been committed: check before repeating the call",
-                maybe_applied=True,
-            ) from err
+            raise ConnectionLostError.lost_committing(_cause(err)) from err
         if not owner._depth and not owner._read_only:
             owner._committed = True

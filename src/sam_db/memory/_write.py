@@ -15,9 +15,9 @@ from typing import Any, NamedTuple, NoReturn
 
 import asyncpg
 
+from .._driver_errors import write_error
 from ..errors import (
     BatchWriteError,
-    CollectionNotFoundError,
     EntryNotFoundError,
     InvalidInputError,
     MemoryStoreError,
@@ -196,26 +196,12 @@ def _raise_failure(
     n = min(failures)
     exc = failures[n]
     if single:
-        raise _add_error(exc) from exc
+        raise write_error(exc) from exc
     committed = [entries[h] for h in hashes if h in entries]
     positions = planned[n].positions
-    raise BatchWriteError(
-        f"add_many batch {n} of {len(planned)} (input texts {positions[0]}.."
-        f"{positions[-1]}) failed: {type(exc).__name__}: {exc}; "
-        f"{len(committed)} of {len(hashes)} input texts are stored",
-        batch=n,
-        committed=len(committed),
-        entries=list(committed),
+    raise BatchWriteError.failed(
+        n, len(planned), (positions[0], positions[-1]), exc, committed, len(hashes)
     ) from exc
-
-
-def _add_error(exc: BaseException) -> BaseException:
-    """What add() raises when its one write failed."""
-    if isinstance(exc, MemoryStoreError):
-        return exc
-    if isinstance(exc, asyncpg.ForeignKeyViolationError):
-        return CollectionNotFoundError("the collection was deleted while writing to it")
-    return MemoryStoreError(f"writing the entry failed: {type(exc).__name__}: {exc}")
 
 
 def _in_input_order(
@@ -246,7 +232,7 @@ async def update(
     async with ctx.connect(read_only=True) as conn:
         current = await conn.fetchrow(sql.get, eid)
     if current is None:
-        raise EntryNotFoundError(f"entry {eid} does not exist (or has expired)")
+        raise EntryNotFoundError.named(eid)
     new_hash: bytes | None = None
     vector: Any = None
     if text is not None and text != current["content"]:
@@ -264,5 +250,5 @@ async def update(
                 f"collection {current['collection']!r} already stores this text as entry {other}"
             ) from None
     if row is None:
-        raise EntryNotFoundError(f"entry {eid} does not exist (or has expired)")
+        raise EntryNotFoundError.named(eid)
     return entry_from_row(row, current["collection"])
