@@ -182,3 +182,62 @@ def test_a_key_value_dsn_names_the_variable_to_fix() -> None:
     with pytest.raises(ConfigurationError, match="SAM_DB_TEST_DSN") as caught:
         with_database("host=localhost dbname=x", "y")
     assert "DATABASE_URL" not in str(caught.value)
+
+
+TEMPLATE_RECORDER = """
+import json, os
+
+def test_record_template(_sam_db_runtime, sam_db_dsn):
+    with open(os.environ["RECORD"], "a") as f:
+        f.write(json.dumps(_sam_db_runtime.template().name) + "\\n")
+"""
+
+
+def _run_with_own_template(pytester: pytest.Pytester, monkeypatch: pytest.MonkeyPatch) -> str:
+    """One inner session whose template nobody else uses (a schema of its own); its name."""
+    record = pytester.path / "record.jsonl"
+    monkeypatch.setenv("RECORD", str(record))
+    pytester.makepyfile(TEMPLATE_RECORDER)
+    schema = f"svc_{uuid.uuid4().hex[:8]}"
+    pytester.runpytest("-p", "no:cacheprovider", f"--sam-db-schema={schema}").assert_outcomes(
+        passed=1
+    )
+    name: str = json.loads(record.read_text().splitlines()[-1])
+    return name
+
+
+def test_its_template_is_dropped_at_the_end_of_the_session(
+    pytester: pytest.Pytester, shared_server: str, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    template = _run_with_own_template(pytester, monkeypatch)
+    assert template.startswith("sam_db_tpl_")
+    assert template not in _databases(shared_server)
+
+
+def test_sam_db_keep_template_keeps_it_for_the_next_session(
+    pytester: pytest.Pytester, shared_server: str, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    pytester.makeini(
+        "[pytest]\nasyncio_default_fixture_loop_scope = function\nsam_db_keep_template = true\n"
+    )
+    template = _run_with_own_template(pytester, monkeypatch)
+    try:
+        assert template in _databases(shared_server)
+    finally:
+        asyncio.run(
+            _execute(
+                shared_server,
+                f"ALTER DATABASE {quote_ident(template)} WITH IS_TEMPLATE false",
+                f"DROP DATABASE IF EXISTS {quote_ident(template)} WITH (FORCE)",
+            )
+        )
+
+
+def test_a_template_another_session_uses_is_left_to_it(
+    pytester: pytest.Pytester, shared_server: str, _sam_db_runtime: Any
+) -> None:
+    """An inner session sharing this session's template does not drop it from under us."""
+    ours = _sam_db_runtime.template().name
+    pytester.makepyfile("def test_uses_it(sam_db_dsn):\n    pass\n")
+    pytester.runpytest("-p", "no:cacheprovider").assert_outcomes(passed=1)
+    assert ours in _databases(shared_server)

@@ -42,6 +42,10 @@ def test_changed_migration_file_rebuilds_the_template(
 ) -> None:
     record = pytester.path / "record.jsonl"
     monkeypatch.setenv("RECORD", str(record))
+    # On a SAM_DB_TEST_DSN server a session drops its template at the end unless told to keep it.
+    pytester.makeini(
+        "[pytest]\nasyncio_default_fixture_loop_scope = function\nsam_db_keep_template = true\n"
+    )
     mig = pytester.mkdir("migrations")
     migration = mig / "100_service.sql"
     migration.write_text("CREATE TABLE service_a (id int);\n")

@@ -23,6 +23,7 @@ import asyncpg
 import pytest
 
 from .._pgvector import vector_schema
+from ._claim import TemplateClaim
 from ._loop import BackgroundLoop
 from ._runtime import Options, Runtime, search_path
 from ._server import (
@@ -32,7 +33,7 @@ from ._server import (
     sigterm_interrupts,
     start_server,
 )
-from ._template import STRATEGIES
+from ._template import STRATEGIES, template_name
 from ._values import MigratedSchema
 
 if TYPE_CHECKING:
@@ -90,6 +91,12 @@ def pytest_addoption(parser: pytest.Parser) -> None:
         help="schema for migrations in sam_db_dsn databases",
     )
     parser.addini("sam_db_strategy", type="string", default="", help="wal_log or file_copy")
+    parser.addini(
+        "sam_db_keep_template",
+        type="bool",
+        default=False,
+        help="on a SAM_DB_TEST_DSN server, keep the template database for the next session",
+    )
     parser.addini(
         "sam_db_prefetch",
         type="bool",
@@ -219,11 +226,22 @@ def sam_db_server(
 def _sam_db_runtime(
     sam_db_server: str, _sam_db_loop: BackgroundLoop, pytestconfig: pytest.Config
 ) -> Iterator[Runtime]:
-    runtime = Runtime(sam_db_server, _options(pytestconfig), _sam_db_loop)
+    options = _options(pytestconfig)
+    # Held by every session (embedded ones too: other sessions may share their server), so the
+    # last user of the template, on a SAM_DB_TEST_DSN server, drops it at the end (see _claim).
+    claim = TemplateClaim(sam_db_server, template_name(options.sources, options.schema))
+    _sam_db_loop.run(claim.hold())
+    runtime = Runtime(sam_db_server, options, _sam_db_loop)
     try:
         yield runtime
     finally:
-        runtime.close()
+        try:
+            runtime.close()
+        finally:
+            drop = dsn_from_environment() is not None and not pytestconfig.getini(
+                "sam_db_keep_template"
+            )
+            _sam_db_loop.run(claim.release(drop=drop))
 
 
 # -- value fixtures ----------------------------------------------------------------------------
@@ -234,7 +252,8 @@ def sam_db_dsn(_sam_db_runtime: Runtime) -> Iterator[str]:
     """DSN of a brand-new database with every migration applied, dropped after the test.
 
     Cloned from a template database migrated once (``CREATE DATABASE … TEMPLATE``); the template is
-    rebuilt when a migration file changes and reused across sessions otherwise.
+    rebuilt when a migration file changes, dropped by the last session using it on a
+    ``SAM_DB_TEST_DSN`` server unless ``sam_db_keep_template`` keeps it for the next one.
     """
     name = _sam_db_runtime.take_database()
     try:
