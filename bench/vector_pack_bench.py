@@ -4,7 +4,9 @@
 
 The store checks every vector (length, real numbers only, finite and not zero in float32) and
 packs it to pgvector's binary format; pgvector's ``Vector(value).to_binary()`` packs without
-checking anything. Both take turns per round (order alternating), on 1536-d unit vectors given
+checking anything; the last two rows add what the codec sends (``to_binary()``): the store's
+``PackedVector`` keeps its bytes, the public path (``Vector.from_binary`` of them) encodes them
+again. All take turns per round (order alternating), on 1536-d unit vectors given
 as numpy float32 arrays (what models return), as lists of Python floats from them (what the
 OpenAI SDK and ``.tolist()`` give), and as lists of full float64 values. Prints medians per
 vector and the ratio to pgvector's packing.
@@ -54,6 +56,12 @@ def main() -> None:
     methods: dict[str, Callable[[Any], Any]] = {
         "pgvector Vector(v).to_binary()": lambda v: Vector(v).to_binary(),
         "sam_db pack_vector (checked)": lambda v: pack_vector(v, D),
+        # What the codec then sends: PackedVector hands over its bytes as they are ...
+        "sam_db pack_vector + to_binary": lambda v: pack_vector(v, D).to_binary(),
+        # ... where pgvector's public API would decode them and encode them again.
+        "public: + from_binary + to_binary": lambda v: Vector.from_binary(
+            pack_vector(v, D).to_binary()
+        ).to_binary(),
     }
     print(f"{D}-d vectors, {args.vectors} per round, {args.rounds} rounds; median µs per vector")
     for kind, data in inputs.items():
