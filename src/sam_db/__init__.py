@@ -16,8 +16,11 @@ __all__ = [
     "status",
     "rollback",
     "repair",
+    "plan",
     "Migration",
     "MigrationStatus",
+    "MigrationPlan",
+    "PlannedMigration",
     "MemoryStore",
     "Embedder",
     "OpenAIEmbedder",
@@ -36,8 +39,11 @@ _LAZY = {
     "status": "sam_db._api",
     "rollback": "sam_db._api",
     "repair": "sam_db._api",
+    "plan": "sam_db._api",
     "Migration": "sam_db._models",
     "MigrationStatus": "sam_db._models",
+    "MigrationPlan": "sam_db._models",
+    "PlannedMigration": "sam_db._models",
     "MemoryStore": "sam_db.memory",
     "Embedder": "sam_db.memory",
     "OpenAIEmbedder": "sam_db.memory",
@@ -55,9 +61,9 @@ _MODULES = frozenset({"errors", "embedded"})
 
 if TYPE_CHECKING:
     from . import embedded, errors
-    from ._api import migrate, repair, rollback, status
+    from ._api import migrate, plan, repair, rollback, status
     from ._config import config
-    from ._models import Migration, MigrationStatus
+    from ._models import Migration, MigrationPlan, MigrationStatus, PlannedMigration
     from .memory import (
         Collection,
         Embedder,

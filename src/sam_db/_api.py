@@ -8,7 +8,7 @@ from collections.abc import Iterable, Sequence
 from . import _engine
 from ._connect import Target
 from ._engine import Executed, Settings
-from ._models import Migration, MigrationStatus
+from ._models import Migration, MigrationPlan, MigrationStatus
 from ._sources import Source
 
 
@@ -95,6 +95,62 @@ async def migrate(
         stall_timeout,
     )
     return [_model(d) for d in await _engine.migrate(dsn, settings, target)]
+
+
+async def plan(
+    dsn: Target,
+    *,
+    schema: str | None = None,
+    sources: Sequence[Source] = (),
+    target: str | int | None = None,
+    strict: bool = False,
+    include_bundled: bool = True,
+    lock_wait: float = 300.0,
+    lock_timeout: float = 5.0,
+    lock_retries: int = 5,
+    stall_timeout: float | None = None,
+) -> MigrationPlan:
+    """What :func:`migrate` with the same arguments would run now, changing nothing (a dry run).
+
+    Each pending migration with the SQL its step would send, in order, framed as it runs: its
+    transaction (or none, for a no-transaction file), the migration lock, ``lock_timeout`` and
+    ``stall_timeout``, the tracking row. Reads only and takes no lock; raises what ``migrate``
+    would raise before its first step (e.g. :class:`~sam_db.errors.MigrationModifiedError`).
+    """
+    from ._models import PlannedMigration
+
+    settings = _settings(
+        schema,
+        sources,
+        include_bundled,
+        lock_wait,
+        lock_timeout,
+        lock_retries,
+        strict,
+        stall_timeout,
+    )
+    found = await _engine.plan(dsn, settings, target)
+    steps = [
+        PlannedMigration(
+            version=p.migration.version,
+            name=p.migration.name,
+            filename=p.migration.filename,
+            origin=p.migration.origin,
+            checksum=p.migration.checksum,
+            transactional=p.migration.transactional,
+            sql=p.sql,
+        )
+        for p in found.steps
+    ]
+    return MigrationPlan(
+        target_schema=found.schema,
+        steps=steps,
+        lock_wait=lock_wait,
+        lock_timeout=lock_timeout,
+        lock_retries=lock_retries,
+        stall_timeout=stall_timeout,
+        sql=found.text(),
+    )
 
 
 async def migrate_new_schema(

@@ -71,6 +71,10 @@ def status_json(rows: Sequence[StatusRow]) -> str:
 def cmd_status(args: argparse.Namespace) -> int:
     rows = asyncio.run(_engine.status(resolve_dsn(args), settings(args)))
     print(status_json(rows) if args.json else status_table(rows))
+    if not args.json:
+        from ._cli_dry_run import print_summary
+
+        print_summary(rows)
     if args.check and any(r.state in ("pending", "modified", "failed") for r in rows):
         return EXIT_CHECK_FAILED
     return 0
@@ -83,6 +87,10 @@ def cmd_migrate(args: argparse.Namespace) -> int:
         from ._wait import wait_for_server
 
         asyncio.run(wait_for_server(dsn, args.wait))
+    if args.dry_run:
+        from ._cli_dry_run import print_plan
+
+        return print_plan(dsn, run_settings, args.target)
     done = asyncio.run(_engine.migrate(dsn, run_settings, args.target))
     for d in done:
         print(f"applied {d.migration.filename} ({d.execution_ms:.1f} ms)")

@@ -16,9 +16,10 @@ import logging
 from collections.abc import Sequence
 from typing import NamedTuple
 
-from . import _indexes, _lock, _steps, _tracking
+from . import _dry_run, _indexes, _lock, _steps, _tracking
 from ._checksum import ALGORITHM
 from ._connect import Target, open_link
+from ._dry_run import Plan
 from ._ident import quote_ident
 from ._migration import MigrationFile
 from ._plan import (
@@ -42,6 +43,7 @@ __all__ = [
     "StatusRow",
     "migrate",
     "migrate_new_schema",
+    "plan",
     "repair",
     "rollback",
     "status",
@@ -130,6 +132,21 @@ async def migrate(
             return forward.done(await _tracking.read(link.conn, sql))
 
         return await _steps.run_steps(run, forward.next_step, all_applied)
+
+
+async def plan(target: Target, settings: Settings, to: str | int | None = None) -> Plan:
+    """What :func:`migrate` would run now, as SQL with its framing; reads only, takes no lock.
+
+    Raises what :func:`migrate` would raise before its first step (a changed applied file, an
+    unknown target or, with ``strict``, unknown applied versions).
+    """
+    settings = settings.validated()
+    files = settings.files()
+    limit = resolve_target(files, to, allow_zero=False)
+    async with open_link(target, purpose="plan") as link:
+        applied = await _tracking.read(link.conn, TrackingSql.for_schema(settings.schema))
+        run = await start_run(link, settings)
+        return _dry_run.build(run, files, applied, limit)
 
 
 async def migrate_new_schema(target: Target, settings: Settings) -> list[Executed]:

@@ -49,9 +49,19 @@ async def _try(conn: asyncpg.Connection, key: tuple[int, int]) -> bool:
     The key is two integers computed by :func:`lock_key`, written as integers: no outside text
     reaches this statement.
     """
-    a, b = (int(k) for k in key)
-    tag = await conn.execute(f"SELECT 1 WHERE pg_try_advisory_xact_lock({a}, {b})")
+    tag = await conn.execute(try_sql(key))
     return bool(tag == "SELECT 1")
+
+
+def try_sql(key: tuple[int, int]) -> str:
+    """The statement that tries the transaction-level lock ``key`` (one row when taken)."""
+    a, b = (int(k) for k in key)
+    return f"SELECT 1 WHERE pg_try_advisory_xact_lock({a}, {b})"
+
+
+#: Try, and release, ``($1, $2)`` as a session lock.
+TRY_SESSION_SQL = "SELECT pg_try_advisory_lock($1, $2)"
+UNLOCK_SESSION_SQL = "SELECT pg_advisory_unlock($1, $2)"
 
 
 _HOLDER_SQL = """
@@ -175,12 +185,12 @@ async def acquire_session(
     and the pytest plugin's template and first-schema builds.
     """
     pauses = Pauses(wait, what)
-    while not await conn.fetchval("SELECT pg_try_advisory_lock($1, $2)", *key):
+    while not await conn.fetchval(TRY_SESSION_SQL, *key):
         await pauses.sleep(conn, key)
 
 
 async def release_session(conn: asyncpg.Connection, key: tuple[int, int]) -> None:
-    await conn.execute("SELECT pg_advisory_unlock($1, $2)", *key)
+    await conn.execute(UNLOCK_SESSION_SQL, *key)
 
 
 @asynccontextmanager

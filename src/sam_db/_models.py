@@ -51,3 +51,37 @@ class MigrationStatus(BaseModel):
     has_rollback: bool | None = None
     invalid_indexes: list[str] = []
     """INVALID indexes (``schema.name``) a no-transaction file builds; non-empty when ``failed``."""
+
+
+class PlannedMigration(BaseModel):
+    """One migration :func:`sam_db.plan` found pending, and the SQL its step would send."""
+
+    model_config = ConfigDict(frozen=True)
+
+    version: str
+    name: str
+    filename: str
+    origin: str
+    checksum: str
+    transactional: bool
+    """False for a file that opts out of a transaction (sent statement by statement)."""
+    sql: str
+    """The step's SQL in order, with its framing (transaction, migration lock, settings, the
+    tracking row) and comments for what happens between statements."""
+
+
+class MigrationPlan(BaseModel):
+    """What :func:`sam_db.migrate` would do now, with the same arguments; nothing of it has run."""
+
+    model_config = ConfigDict(frozen=True)
+
+    target_schema: str
+    """The schema the migrations and the ``schema_migrations`` table go into."""
+    steps: list[PlannedMigration]
+    """The migrations it would apply, in order (empty: up to date)."""
+    lock_wait: float
+    lock_timeout: float
+    lock_retries: int
+    stall_timeout: float | None = None
+    sql: str
+    """The whole plan as one commented SQL script (what ``sam-db migrate --dry-run`` prints)."""

@@ -41,6 +41,12 @@ class StatementFailed(Exception):
         self.error = error
 
 
+#: Each statement's limits under a deadline: ``$1`` lock_timeout, ``$2`` statement_timeout.
+DEADLINE_SQL = (
+    "SELECT set_config('lock_timeout', $1, true), set_config('statement_timeout', $2, true)"
+)
+
+
 def ms(seconds: float) -> str:
     return f"{max(int(seconds * 1000), 1)}ms"
 
@@ -61,11 +67,7 @@ async def run_in_tx(
         left = ends - time.monotonic()
         if left <= 0:
             raise StallTimeout(st, stall_timeout)
-        await conn.execute(
-            "SELECT set_config('lock_timeout', $1, true), set_config('statement_timeout', $2, true)",
-            ms(min(left, lock_timeout)),
-            ms(left),
-        )
+        await conn.execute(DEADLINE_SQL, ms(min(left, lock_timeout)), ms(left))
         try:
             await conn.execute(st.sql)
         except (asyncpg.LockNotAvailableError, asyncpg.QueryCanceledError) as exc:

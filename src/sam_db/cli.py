@@ -104,6 +104,11 @@ def _parser() -> argparse.ArgumentParser:
         metavar="S",
         help="first wait up to S seconds for the server to accept connections",
     )
+    m.add_argument(
+        "--dry-run",
+        action="store_true",
+        help="print the SQL that would run, in order, with its framing; change nothing",
+    )
 
     s = sub.add_parser("status", parents=[common], help="show each migration's state")
     s.add_argument("--json", action="store_true", help="machine-readable output")
