@@ -147,6 +147,17 @@ async def test_migrate_accepts_every_key_config_returns(db_dsn: str, tmp_path: P
         '[tool.sam_db]\nsources = ["db"]\nschema = "svc"\nlock_wait = 30\n'
         "lock_timeout = 2\nlock_retries = 1\nstall_timeout = 20\ninclude_bundled = true\n",
     )
-    write_migrations(root / "db", {"005_extra.sql": "CREATE TABLE extra (id int);"})
+    write_migrations(root / "db", {"900_extra.sql": "CREATE TABLE extra (id int);"})
     applied = await migrate(**sam_db.config(root, dsn=db_dsn))
-    assert [m.version for m in applied] == ["001", "002", "003", "004", "005"]
+    assert applied[0].version == "001" and applied[-1].filename == "900_extra.sql"
+
+
+async def test_migrate_with_a_config_that_found_no_database_says_how_to_give_one(
+    tmp_path: Path,
+) -> None:
+    cfg = sam_db.config(_project(tmp_path / "proj"))
+    assert cfg["dsn"] is None
+    with pytest.raises(
+        ConfigurationError, match=r"no database given: pass a DSN, set \$DATABASE_URL"
+    ):
+        await migrate(**cfg)
