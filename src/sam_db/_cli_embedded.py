@@ -36,8 +36,13 @@ async def _serve(srv: object, port: int | None) -> int:
     assert isinstance(srv, EmbeddedServer)
     stop = asyncio.Event()
     loop = asyncio.get_running_loop()
+    handled = []
     for sig in (signal.SIGINT, signal.SIGTERM):
-        loop.add_signal_handler(sig, stop.set)
+        try:
+            loop.add_signal_handler(sig, stop.set)
+            handled.append(sig)
+        except NotImplementedError:  # pragma: no cover - Windows: Ctrl-C raises KeyboardInterrupt
+            pass
     tcp = None
     print(srv.dsn, flush=True)
     if port is not None:
@@ -66,7 +71,7 @@ async def _serve(srv: object, port: int | None) -> int:
             tcp.close()
             with contextlib.suppress(Exception):
                 await asyncio.wait_for(tcp.wait_closed(), 2)
-        for sig in (signal.SIGINT, signal.SIGTERM):
+        for sig in handled:
             loop.remove_signal_handler(sig)
     print("sam-db: stopping", file=sys.stderr, flush=True)
     return 0

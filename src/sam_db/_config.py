@@ -243,6 +243,8 @@ def load(start: Path | None = None, environ: Mapping[str, str] | None = None) ->
     Raises :class:`ConfigurationError` naming the file or variable of an unknown key or a bad value.
     """
     start = (start or Path.cwd()).resolve()
+    if start.is_file():  # a configuration file given itself: start from its folder
+        start = start.parent
     environ = os.environ if environ is None else environ
     file, table = find_config(start)
     root = file.parent if file is not None else find_root(start)
