@@ -7,11 +7,12 @@ in a transaction rolled back after. A missing extension gets install advice of i
 
 from __future__ import annotations
 
-import re
 from typing import TYPE_CHECKING
 
 import asyncpg
 
+from . import _driver_errors as driver_errors
+from ._driver_errors import primary_message as _message
 from ._sqlsplit import SqlSyntaxError, Statement, line_and_column, split_statements
 from ._stall import StallTimeout, StatementFailed
 from .errors import (
@@ -32,32 +33,22 @@ def timed_out(
     """The error once every attempt of ``step`` hit ``lock_timeout`` or ``stall_timeout``."""
     s = run.settings
     if isinstance(exc, StallTimeout):
-        return DDLLockTimeoutError(
-            f"{step.verb} {step.script.origin} could not finish within stall_timeout={s.stall_timeout:g}s "
-            f"(lock waits and execution of all its statements), {attempts} times; the last attempt "
-            f"ran out at line {exc.statement.line}. Each attempt was rolled back, releasing its locks. "
-            "A long transaction may hold a lock it needs (find it in pg_stat_activity / pg_locks), "
-            "or the migration itself runs longer: raise stall_timeout or split the file.",
+        return DDLLockTimeoutError.stalled(
+            f"{step.verb} {step.script.origin}",
             file=step.script.origin,
-            statement=exc.statement.sql,
+            stall_timeout=s.stall_timeout,
+            attempts=attempts,
             line=exc.statement.line,
+            statement=exc.statement.sql,
         )
-    return DDLLockTimeoutError(
-        f"{step.verb} {step.script.origin} waited more than lock_timeout="
-        f"{s.ddl_lock_timeout:g}s for a table lock, {attempts} times: {exc}. "
-        "A long transaction holds a lock on a table it changes; find it in pg_stat_activity "
-        "or pg_locks and end it, or raise lock_timeout / lock_retries.",
+    return DDLLockTimeoutError.lock_waits(
+        f"{step.verb} {step.script.origin}",
         file=step.script.origin,
+        lock_timeout=s.ddl_lock_timeout,
+        attempts=attempts,
+        said=str(exc),
         sqlstate=exc.sqlstate,
     )
-
-
-_EXTENSION_RE = re.compile(r'extension "([^"]+)"')
-
-
-def _message(exc: asyncpg.PostgresError) -> str:
-    """The primary message only: ``str(exc)`` adds DETAIL and HINT lines of its own."""
-    return str(getattr(exc, "message", None) or exc).rstrip(".")
 
 
 def describe(exc: asyncpg.PostgresError) -> str:
@@ -77,31 +68,11 @@ def excerpt(sql: str, limit: int = 300) -> str:
 
 
 def missing_extension(step: Step, exc: asyncpg.PostgresError) -> ExtensionMissingError | None:
-    message = _message(exc)
-    m = _EXTENSION_RE.search(message)
-    if (
-        exc.sqlstate not in ("0A000", "58P01")
-        or m is None
-        or (
-            "control file" not in (message + str(getattr(exc, "detail", "") or ""))
-            and "not available" not in message
-        )
-    ):
+    """The error when ``exc`` says the server lacks an extension the step creates, else None."""
+    name = driver_errors.missing_extension(exc)
+    if name is None:
         return None
-    name = m.group(1)
-    how = (
-        "pgvector is not installed on this PostgreSQL server. Install it on the server (Debian/Ubuntu "
-        "with the PGDG repository: apt install postgresql-<major>-pgvector; macOS: brew install "
-        "pgvector; or build it: https://github.com/pgvector/pgvector#installation), or use the "
-        "embedded server, which has it: pip install 'sam-db[embedded]' and run without a DSN."
-        if name == "vector"
-        else f"Install the {name} extension on the PostgreSQL server."
-    )
-    return ExtensionMissingError(
-        f"{step.script.origin} needs the PostgreSQL extension {name!r}, which this server does not "
-        f"have ({message}). {how} The migration was rolled back; earlier migrations stay applied.",
-        extension=name,
-    )
+    return ExtensionMissingError.for_migration(step.script.origin, name, _message(exc))
 
 
 async def failure(run: Run, step: Step, exc: asyncpg.PostgresError) -> Exception:
@@ -214,11 +185,8 @@ def failed_outside_tx(
         f"This file runs outside a transaction: its first {index - 1} statement(s) stayed applied."
     )
     if left:
-        return InvalidIndexError(
-            msg + f" It left INVALID index(es) behind: {', '.join(left)}. The next migrate "
-            "drops an INVALID index this file builds (DROP INDEX CONCURRENTLY) and builds it "
-            "again; fix the cause first (e.g. duplicate keys for a UNIQUE index). The file "
-            "was not recorded as applied.",
+        return InvalidIndexError.left_behind(
+            msg,
             file=origin,
             indexes=left,
             statement=st.sql,

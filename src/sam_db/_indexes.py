@@ -153,14 +153,11 @@ async def settle(
         now = time.monotonic()
         names = ", ".join(f"{s.shown} (backend pid {s.builder})" for s in busy)
         if now >= ends:
-            raise InvalidIndexError(
-                f"{origin}: index {names} is INVALID and still being built, probably by a migrator "
-                f"that was killed mid-build (its build goes on without it). Waited {wait:g} s "
-                "(lock_wait). Re-run once that build ends, or cancel it (SELECT pg_cancel_backend(pid)) "
-                "and re-run: the next migrate then drops the INVALID index (DROP INDEX CONCURRENTLY) "
-                "and builds it again. The file was not recorded as applied.",
+            raise InvalidIndexError.still_building(
                 file=origin,
                 indexes=[s.shown for s in busy],
+                builders=[s.builder for s in busy if s.builder is not None],
+                wait=wait,
             )
         if now >= next_log:
             log.info("%s: waiting for the build of INVALID index %s to end", origin, names)
@@ -176,12 +173,10 @@ async def settle(
         try:
             await conn.execute(s.drop_sql)
         except asyncpg.PostgresError as exc:
-            raise InvalidIndexError(
-                f"{origin}: index {s.shown} is INVALID (left by an earlier run) and could not be "
-                f"dropped: {exc.__class__.__name__}: {exc}. Drop it (DROP INDEX CONCURRENTLY "
-                f"{s.shown}) and re-run. The file was not recorded as applied.",
+            raise InvalidIndexError.cannot_drop(
                 file=origin,
-                indexes=[s.shown],
+                index=s.shown,
+                said=f"{exc.__class__.__name__}: {exc}",
                 sqlstate=exc.sqlstate,
             ) from None
 
@@ -192,13 +187,7 @@ async def verify(
     """After a file ran: raise :class:`InvalidIndexError` if an index it builds is INVALID."""
     bad = [s.shown for s in await states(conn, indexes, schema) if not s.valid]
     if bad:
-        raise InvalidIndexError(
-            f"{origin} ran, but index(es) it builds are INVALID: {', '.join(bad)} (another session "
-            "built or broke them meanwhile?). The file was not recorded as applied. Drop them "
-            "(DROP INDEX CONCURRENTLY name) or re-run: the next migrate drops and builds them again.",
-            file=origin,
-            indexes=bad,
-        )
+        raise InvalidIndexError.invalid_after_run(file=origin, indexes=bad)
 
 
 async def broken_files(

@@ -149,27 +149,16 @@ def check_drift(
     """Refuse applied files that changed since; refuse (``strict``) or log unknown applied versions."""
     changed = modified(files, applied)
     if changed:
-        raise MigrationModifiedError(
-            "applied migration file(s) changed since they were applied: "
-            + ", ".join(
-                f"{f.origin} (applied {r.checksum[:12]}, now {f.checksum[:12]})" for f, r in changed
-            )
-            + ". Restore the original file(s) and put the change in a new migration; if the change is "
-            "deliberate and harmless (a comment, formatting), accept it with `sam-db repair "
-            + " ".join(f.version for f, _ in changed)
-            + "` or `await sam_db.repair(dsn, versions=[...])`.",
+        raise MigrationModifiedError.drift(
+            [f"{f.origin} (applied {r.checksum[:12]}, now {f.checksum[:12]})" for f, r in changed],
             files=[f.filename for f, _ in changed],
+            versions=[f.version for f, _ in changed],
         )
     known = {f.number for f in files}
     missing = [r.version for r in applied if r.number not in known]
     if missing:
         if strict:
-            raise UnknownMigrationError(
-                "the database has applied migrations this code does not know: "
-                + ", ".join(missing)
-                + " (a newer release migrated it?). Deploy that release, or pass strict=False.",
-                versions=missing,
-            )
+            raise UnknownMigrationError.applied_unknown(missing)
         if warn:
             log.warning(
                 "database has applied migration(s) with no file here: %s "
@@ -249,13 +238,8 @@ class Backward:
 
 def _check_undoable(r: AppliedRow, f: MigrationFile | None) -> None:
     if f is None:
-        raise RollbackUnavailableError(
-            f"cannot roll back {r.version}_{r.name}: this code has no file for it (applied by a "
-            "newer release?). Roll it back with the release that has it. Nothing was rolled back."
-        )
+        raise RollbackUnavailableError.no_file(f"{r.version}_{r.name}")
     if f.rollback_sql is None:
-        raise RollbackUnavailableError(
-            f"cannot roll back {f.filename}: it has no {f.version}_{f.name}.rollback.sql next to "
-            f"{f.origin}. Write one (it must undo exactly what the migration did). "
-            "Nothing was rolled back."
+        raise RollbackUnavailableError.no_rollback_file(
+            f.filename, f"{f.version}_{f.name}.rollback.sql", f.origin
         )

@@ -104,9 +104,6 @@ def discover(
         for mig in _scan(folder):
             other = by_number.get(mig.number)
             if other is not None:
-                raise DuplicateMigrationError(
-                    f"two migrations have version {mig.version}: {other.origin} and {mig.origin}; "
-                    "renumber one of them"
-                )
+                raise DuplicateMigrationError.same_version(mig.version, other.origin, mig.origin)
             by_number[mig.number] = mig
     return [by_number[k] for k in sorted(by_number)]

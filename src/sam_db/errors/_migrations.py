@@ -60,7 +60,7 @@ class DDLLockTimeoutError(MigrationFailedError):
         what: str,
         *,
         file: str,
-        stall_timeout: float,
+        stall_timeout: float | None,
         attempts: int,
         line: int,
         statement: str,
@@ -143,10 +143,16 @@ class InvalidIndexError(MigrationFailedError):
         )
 
     @classmethod
-    def still_building(cls, *, file: str, indexes: list[str], wait: float) -> InvalidIndexError:
-        """An INVALID index of ``file`` is still being built by another session after ``wait``."""
+    def still_building(
+        cls, *, file: str, indexes: list[str], builders: Sequence[int], wait: float
+    ) -> InvalidIndexError:
+        """INVALID ``indexes`` of ``file`` are still being built (by backends ``builders``, one
+        per index) after ``wait`` seconds."""
+        names = ", ".join(
+            f"{i} (backend pid {pid})" for i, pid in zip(indexes, builders, strict=True)
+        )
         return cls(
-            f"{file}: index {', '.join(indexes)} is INVALID and still being built, probably by a "
+            f"{file}: index {names} is INVALID and still being built, probably by a "
             f"migrator that was killed mid-build (its build goes on without it). Waited {wait:g} s "
             "(lock_wait). Re-run once that build ends, or cancel it (SELECT pg_cancel_backend(pid)) "
             "and re-run: the next migrate then drops the INVALID index (DROP INDEX CONCURRENTLY) "
