@@ -112,10 +112,7 @@ class Pauses:
         remaining = self.deadline - now
         if remaining <= 0:
             holder = await describe_holder(conn, key)
-            raise MigrationLockTimeoutError(
-                f"gave up waiting {self.wait:.0f} s for {self.what} held by {holder}; "
-                "if that process is stuck, cancel it (pg_cancel_backend) or raise lock_wait"
-            )
+            raise MigrationLockTimeoutError.gave_up(self.wait, holder, self.what)
         # Who holds the lock costs a pg_locks query: only asked when it will be logged.
         if now >= self.next_log and log.isEnabledFor(logging.INFO):
             holder = await describe_holder(conn, key)

@@ -258,8 +258,11 @@ class MigrationLockTimeoutError(MigrationError):
     """Another process held the migration lock for longer than ``lock_wait`` allowed."""
 
     @classmethod
-    def gave_up(cls, wait: float, holder: str) -> MigrationLockTimeoutError:
+    def gave_up(
+        cls, wait: float, holder: str, lock: str = "the migration lock"
+    ) -> MigrationLockTimeoutError:
+        """``lock`` (e.g. "the migration lock") was held by ``holder`` for all of ``wait``."""
         return cls(
-            f"gave up waiting {wait:.0f} s for the migration lock held by {holder}; "
+            f"gave up waiting {wait:.0f} s for {lock} held by {holder}; "
             "if that process is stuck, cancel it (pg_cancel_backend) or raise lock_wait"
         )
