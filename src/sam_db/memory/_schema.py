@@ -11,7 +11,14 @@ from dataclasses import dataclass
 from typing import Any
 
 from .._ident import quote_ident
-from ..errors import DimensionMismatchError, ExtensionMissingError, MemoryStoreError
+from ..errors import (
+    ConfigurationError,
+    DimensionMismatchError,
+    ExtensionMissingError,
+    InvalidInputError,
+    MemoryStoreError,
+)
+from ._inputs import check_link
 from ._sql import DISCOVER_EXTENSION, DISCOVER_TABLE, VECTOR_AVAILABLE, Statements
 
 _COLUMN_TYPE = re.compile(r"vector\((\d+)\)$")
@@ -27,6 +34,23 @@ class StoreSchema:
     extension_schema: str  # where pgvector's type and operators live (its codec needs it)
 
 
+def embedder_dimensions(embedder: Any) -> int:
+    """The embedder's ``dimensions``, checked with its ``model`` (stored with every entry)."""
+    dims = embedder.dimensions
+    if isinstance(dims, bool) or not isinstance(dims, int) or dims < 1:
+        raise ConfigurationError(f"embedder.dimensions must be a positive int, got {dims!r}")
+    model = embedder.model
+    try:
+        check_link(model, "embedder.model")
+        if model is None:
+            raise InvalidInputError("embedder.model is None")
+    except InvalidInputError as exc:
+        raise ConfigurationError(
+            f"{exc}: name the embedding model, e.g. 'all-MiniLM-L6-v2'"
+        ) from None
+    return dims
+
+
 async def discover(conn: Any, schema: str | None, dims: int, embedder: object) -> StoreSchema:
     """Find the store's tables (in ``schema``, or through the ``search_path``) and pgvector.
 
@@ -39,14 +63,14 @@ async def discover(conn: Any, schema: str | None, dims: int, embedder: object) -
     ext = await conn.fetchrow(DISCOVER_EXTENSION)
     if found is None:
         if ext is None and not await conn.fetchval(VECTOR_AVAILABLE):
-            raise _pgvector_missing()
+            raise ExtensionMissingError.for_store()
         where = f"schema {schema!r}" if schema else "the search_path"
         raise MemoryStoreError(
             f"table memory_entries not found in {where}: apply sam_db's migrations first "
             "(await sam_db.migrate(dsn))"
         )
     if ext is None:
-        raise _pgvector_missing()
+        raise ExtensionMissingError.for_store()
     dimensions = _column_size(found["embedding_type"], dims, embedder)
     statements = Statements.build(found["table_schema"], ext["ext_schema"])
     if not found["has_search_helper"]:
@@ -62,15 +86,6 @@ async def discover(conn: Any, schema: str | None, dims: int, embedder: object) -
     )
 
 
-def _pgvector_missing() -> ExtensionMissingError:
-    return ExtensionMissingError(
-        "the PostgreSQL server has no pgvector extension (vector), which the memory tables "
-        "need: install pgvector on the server, then apply sam_db's migrations "
-        "(await sam_db.migrate(dsn))",
-        extension="vector",
-    )
-
-
 def _column_size(column_type: str, dims: int, embedder: object) -> int:
     """The size of a ``vector(n)`` column, which must be ``dims``, the embedder's."""
     match = _COLUMN_TYPE.search(column_type)
@@ -80,13 +95,7 @@ def _column_size(column_type: str, dims: int, embedder: object) -> int:
         )
     size = int(match.group(1))
     if size != dims:
-        raise DimensionMismatchError(
-            f"embedder {embedder!r} makes {dims}-dimensional vectors but "
-            f"memory_entries.embedding is vector({size}): use an embedder with "
-            f"dimensions={size} or migrate the column to vector({dims})",
-            expected=size,
-            actual=dims,
-        )
+        raise DimensionMismatchError.embedder_vs_column(embedder, dims, size)
     return size
 
 

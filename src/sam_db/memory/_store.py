@@ -1,8 +1,12 @@
-"""MemoryStore: embed texts, store them once per collection, and search them with pgvector HNSW."""
+"""MemoryStore: embed texts, store them once per collection, and search them with pgvector HNSW.
+
+The class is the public face: its lifecycle, and methods that check the store is open and hand
+over to the module of each behaviour (``_write``, ``_search``, ``_collections``, ``_entries``,
+``_access_log``; connections in ``_connections``, what ``open()`` finds in ``_schema``).
+"""
 
 from __future__ import annotations
 
-import logging
 import uuid
 from collections.abc import Mapping, Sequence
 from datetime import datetime, timedelta
@@ -12,50 +16,17 @@ from typing import Any
 import asyncpg
 
 from .._redact import redact_dsn
-from ..errors import (
-    CollectionNotFoundError,
-    ConfigurationError,
-    InvalidInputError,
-    MemoryStoreError,
-)
+from ..errors import ConfigurationError, MemoryStoreError
+from . import _access_log, _collections, _entries, _write
 from . import _inputs as inp
-from . import _write
 from ._checked import CheckedConnection
 from ._connections import Connections
 from ._embedder import Embedder
 from ._models import AccessLogRecord, AccessStat, Collection, MemoryEntry, SearchHit
-from ._rows import entry_from_row
 from ._scan import MAX_EF_SEARCH
-from ._schema import StoreSchema, discover
+from ._schema import StoreSchema, discover, embedder_dimensions
 from ._search import SearchRequest, explain, prepare, run
-from ._sql import Statements
 from ._vectors import embed_texts, pack_vector
-
-_log = logging.getLogger("sam_db.memory")
-
-
-def _collection(row: Mapping[str, Any]) -> Collection:
-    return Collection(
-        id=row["id"],
-        name=row["name"],
-        description=row["description"],
-        metadata=inp.decode_metadata(row["metadata"]),
-        created_at=row["created_at"],
-        updated_at=row["updated_at"],
-        entry_count=row["entry_count"],
-    )
-
-
-def _check_model(model: object) -> None:
-    """The embedder's ``model`` is stored with every entry: it must be storable text."""
-    try:
-        inp.check_link(model, "embedder.model")
-        if model is None:
-            raise InvalidInputError("embedder.model is None")
-    except InvalidInputError as exc:
-        raise ConfigurationError(
-            f"{exc}: name the embedding model, e.g. 'all-MiniLM-L6-v2'"
-        ) from None
 
 
 class MemoryStore:
@@ -133,10 +104,7 @@ class MemoryStore:
             from ._openai import OpenAIEmbedder
 
             self._embedder = OpenAIEmbedder()
-        dims = self._embedder.dimensions
-        if isinstance(dims, bool) or not isinstance(dims, int) or dims < 1:
-            raise ConfigurationError(f"embedder.dimensions must be a positive int, got {dims!r}")
-        _check_model(self._embedder.model)
+        dims = embedder_dimensions(self._embedder)
         if self._owns_pool:
             assert self._dsn is not None
             self._connections = await Connections.own(self._dsn, self._max_connections)
@@ -145,19 +113,15 @@ class MemoryStore:
             assert self._pool is not None
             self._connections = Connections.borrow(self._pool)
         try:
-            await self._discover(dims)
+            async with self._connections.pool.acquire() as conn:
+                found = await discover(conn, self._schema, dims, self._embedder)
         except BaseException:
             await self.close()
             raise
-        return self
-
-    async def _discover(self, dims: int) -> None:
-        async with self._require_pool().acquire() as conn:
-            found = await discover(conn, self._schema, dims, self._embedder)
-        assert self._connections is not None
         self._connections.use_extension_schema(found.extension_schema)
         self._iterative_scans = found.iterative_scans
         self._found = found
+        return self
 
     async def close(self) -> None:
         """Close the pool if the store opened it; a borrowed pool stays open."""
@@ -172,7 +136,7 @@ class MemoryStore:
     def embedder(self) -> Embedder:
         """The embedder this store uses."""
         if self._embedder is None:
-            raise MemoryStoreError("the store is not open: use `async with store:`")
+            raise MemoryStoreError.not_open()
         return self._embedder
 
     @property
@@ -180,32 +144,21 @@ class MemoryStore:
         """Whether the server's pgvector (0.8+) has iterative index scans (found at open)."""
         return self._iterative_scans
 
+    def _opened(self) -> StoreSchema:
+        """What open() found; raises when the store is not open."""
+        if self._found is None or self._pool is None:
+            raise MemoryStoreError.not_open()
+        return self._found
+
     def _connect(self, read_only: bool = False) -> CheckedConnection:
         """A connection with the pgvector codec registered: leased (owned pool) or borrowed.
 
         A connection the server dropped is replaced before a statement is sent; ``read_only``
         operations are also re-run once when it is lost while they run (see ``_checked``).
         """
-        self._require_pool()
-        if self._connections is None:
-            raise MemoryStoreError("the store is not open: use `async with store:`")
+        if self._pool is None or self._connections is None:
+            raise MemoryStoreError.not_open()
         return self._connections.connection(read_only)
-
-    def _require_pool(self) -> asyncpg.Pool[Any]:
-        if self._pool is None:
-            raise MemoryStoreError("the store is not open: use `async with store:`")
-        return self._pool
-
-    def _opened(self) -> StoreSchema:
-        """What open() found; raises when the store is not open."""
-        if self._found is None or self._pool is None:
-            raise MemoryStoreError("the store is not open: use `async with store:`")
-        return self._found
-
-    def _require(self) -> tuple[asyncpg.Pool[Any], Statements, int]:
-        found = self._opened()
-        assert self._pool is not None
-        return self._pool, found.statements, found.dimensions
 
     # -- collections ------------------------------------------------------------------------
     async def create_collection(
@@ -215,35 +168,19 @@ class MemoryStore:
         metadata: Mapping[str, Any] | None = None,
     ) -> Collection:
         """Create a collection, or update the description/metadata given for an existing one."""
-        _, sql, _ = self._require()
-        name = inp.check_collection(name)
-        if description is not None:
-            inp.check_text(description, what="description")
-        meta = None if metadata is None else inp.metadata_json(metadata)
-        async with self._connect() as conn:
-            row = await conn.fetchrow(sql.collection_upsert, name, description, meta)
-        assert row is not None
-        return _collection(row)
+        sql = self._opened().statements
+        return await _collections.create(self._connect, sql, name, description, metadata)
 
     async def list_collections(self) -> list[Collection]:
         """All collections by name, each with its number of live (unexpired) entries."""
-        _, sql, _ = self._require()
-        async with self._connect(read_only=True) as conn:
-            rows = await conn.fetch(sql.collection_list)
-        return [_collection(r) for r in rows]
+        return await _collections.list_all(self._connect, self._opened().statements)
 
     async def delete_collection(self, name: str) -> int:
         """Delete a collection with its entries and their access log; returns how many entries.
 
         Raises CollectionNotFoundError when there is no such collection.
         """
-        _, sql, _ = self._require()
-        name = inp.check_collection(name)
-        async with self._connect() as conn, conn.transaction():
-            row = await conn.fetchrow(sql.collection_delete, name)
-        if row is None or not row["deleted"]:
-            raise CollectionNotFoundError(f"collection {name!r} does not exist")
-        return int(row["entries"] or 0)
+        return await _collections.delete(self._connect, self._opened().statements, name)
 
     # -- writing ----------------------------------------------------------------------------
     async def add(
@@ -311,14 +248,15 @@ class MemoryStore:
         )
 
     def _write_context(self) -> _write.WriteContext:
-        _, sql, dims = self._require()
+        found = self._opened()
         return _write.WriteContext(
-            sql, dims, self.embedder, self._connect, self.batch_size, self.write_concurrency
+            found.statements,
+            found.dimensions,
+            self.embedder,
+            self._connect,
+            self.batch_size,
+            self.write_concurrency,
         )
-
-    async def _embed_packed(self, texts: list[str], dims: int) -> list[Any]:
-        """The texts' vectors, validated and packed (see ``_vectors.embed_texts``)."""
-        return await embed_texts(self.embedder, texts, dims)
 
     async def update(
         self,
@@ -333,30 +271,19 @@ class MemoryStore:
         """
         return await _write.update(self._write_context, entry_id, text, metadata)
 
+    # -- entries by id ----------------------------------------------------------------------
     async def get(self, entry_id: uuid.UUID | str) -> MemoryEntry | None:
         """The entry with this id, or None when there is none or it has expired."""
-        _, sql, _ = self._require()
-        eid = inp.to_uuid(entry_id)
-        async with self._connect(read_only=True) as conn:
-            row = await conn.fetchrow(sql.get, eid)
-        return None if row is None else entry_from_row(row, row["collection"])
+        return await _entries.get(self._connect, self._opened().statements, entry_id)
 
     async def delete(self, entry_id_or_ids: uuid.UUID | str | Sequence[uuid.UUID | str]) -> int:
         """Delete one entry or several; returns how many existed (their access log goes too)."""
-        _, sql, _ = self._require()
-        ids = inp.to_uuids(entry_id_or_ids)
-        if not ids:
-            return 0
-        async with self._connect() as conn:
-            return int(await conn.fetchval(sql.delete, ids))
+        return await _entries.delete(self._connect, self._opened().statements, entry_id_or_ids)
 
     async def purge_expired(self, collection: str | None = None) -> int:
         """Delete expired entries (of one collection, or all) in SQL; returns how many."""
-        _, sql, _ = self._require()
-        async with self._connect() as conn:
-            if collection is None:
-                return int(await conn.fetchval(sql.purge_all))
-            return int(await conn.fetchval(sql.purge_collection, inp.check_collection(collection)))
+        sql = self._opened().statements
+        return await _entries.purge_expired(self._connect, sql, collection)
 
     # -- searching --------------------------------------------------------------------------
     async def search(
@@ -382,9 +309,8 @@ class MemoryStore:
         """
         inp.check_text(query, what="query")
         # Validate everything (filter included) before paying for an embedding call.
-        request = self._search_request(
-            collection, k, filter, min_similarity, session_id, ef_search, exact, log
-        )
+        args = (collection, k, filter, min_similarity, session_id, ef_search, exact, log)
+        request = prepare(self._opened(), self, *args)
         vector = await self._embed_query(query, request)
         return await run(self._connect, request, vector, query)
 
@@ -403,9 +329,8 @@ class MemoryStore:
     ) -> list[SearchHit]:
         """Like :meth:`search` with a precomputed query vector (the log stores its hash only)."""
         packed = pack_vector(vector, self._opened().dimensions, what="query vector")
-        request = self._search_request(
-            collection, k, filter, min_similarity, session_id, ef_search, exact, log
-        )
+        args = (collection, k, filter, min_similarity, session_id, ef_search, exact, log)
+        request = prepare(self._opened(), self, *args)
         return await run(self._connect, request, packed, None)
 
     async def explain_search(
@@ -428,30 +353,14 @@ class MemoryStore:
         dims = self._opened().dimensions
         if isinstance(query, str):
             inp.check_text(query, what="query")
-        request = self._search_request(
-            collection, k, filter, None, session_id, ef_search, exact, False
+        request = prepare(
+            self._opened(), self, collection, k, filter, None, session_id, ef_search, exact, False
         )
         if isinstance(query, str):
             vector = await self._embed_query(query, request)
         else:
             vector = pack_vector(query, dims, what="query vector")
         return await explain(self._connect, request, vector, analyze)
-
-    def _search_request(
-        self,
-        collection: str,
-        k: int,
-        filter: Mapping[str, Any] | None,
-        min_similarity: float | None,
-        session_id: str | None,
-        ef_search: int | None,
-        exact: bool,
-        log: bool | None,
-    ) -> SearchRequest:
-        """A search's arguments checked and its filter compiled (see ``_search.prepare``)."""
-        found = self._opened()
-        args = (collection, k, filter, min_similarity, session_id, ef_search, exact, log)
-        return prepare(found, self, *args)
 
     async def _embed_query(self, query: str, request: SearchRequest) -> Any:
         return (await embed_texts(self.embedder, [query], request.schema.dimensions))[0]
@@ -461,22 +370,8 @@ class MemoryStore:
         self, collection: str = "default", *, since: datetime | None = None, limit: int = 10
     ) -> list[AccessStat]:
         """The live entries of ``collection`` searches returned most often (since ``since``)."""
-        _, sql, _ = self._require()
-        collection = inp.check_collection(collection)
-        if since is not None:
-            since = inp.check_aware(since, "since")
-        limit = inp.check_int(limit, "limit", 1, 100_000)
-        async with self._connect(read_only=True) as conn:
-            rows = await conn.fetch(sql.most_accessed, collection, since, limit)
-        return [
-            AccessStat(
-                entry=entry_from_row(r, collection),
-                access_count=r["access_count"],
-                last_accessed_at=r["last_accessed_at"],
-                mean_similarity=r["mean_similarity"],
-            )
-            for r in rows
-        ]
+        sql = self._opened().statements
+        return await _access_log.most_accessed(self._connect, sql, collection, since, limit)
 
     async def access_records(
         self,
@@ -488,30 +383,10 @@ class MemoryStore:
         limit: int = 100,
     ) -> list[AccessLogRecord]:
         """Raw access-log rows, newest first, optionally for one entry, collection or session."""
-        _, sql, _ = self._require()
-        eid = None if entry_id is None else inp.to_uuid(entry_id)
-        if collection is not None:
-            collection = inp.check_collection(collection)
-        session_id = inp.check_link(session_id, "session_id")
-        if since is not None:
-            since = inp.check_aware(since, "since")
-        limit = inp.check_int(limit, "limit", 1, 100_000)
-        async with self._connect(read_only=True) as conn:
-            rows = await conn.fetch(sql.access_records, eid, collection, session_id, since, limit)
-        return [
-            AccessLogRecord(
-                id=r["id"],
-                entry_id=r["entry_id"],
-                collection=r["collection"],
-                session_id=r["session_id"],
-                query=r["query"],
-                query_hash=bytes(r["query_hash"]),
-                similarity=r["similarity"],
-                rank=r["rank"],
-                accessed_at=r["accessed_at"],
-            )
-            for r in rows
-        ]
+        sql = self._opened().statements
+        return await _access_log.records(
+            self._connect, sql, entry_id, collection, session_id, since, limit
+        )
 
     def __repr__(self) -> str:
         where = "borrowed pool" if not self._owns_pool else redact_dsn(self._dsn or "")
