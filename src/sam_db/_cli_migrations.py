@@ -1,4 +1,4 @@
-"""The migration commands of ``sam-db``: migrate, status, rollback, repair, new, seed."""
+"""The migration commands of ``sam-db``: migrate, status, repair, new, seed (rollback: _rollback_preview)."""
 
 from __future__ import annotations
 
@@ -96,17 +96,6 @@ def cmd_migrate(args: argparse.Namespace) -> int:
         print(f"applied {d.migration.filename} ({d.execution_ms:.1f} ms)")
     if not done:
         print("up to date: nothing to apply")
-    return 0
-
-
-def cmd_rollback(args: argparse.Namespace) -> int:
-    done = asyncio.run(
-        _engine.rollback(resolve_dsn(args), settings(args), steps=args.steps, to=args.target)
-    )
-    for d in done:
-        print(f"rolled back {d.migration.filename} ({d.execution_ms:.1f} ms)")
-    if not done:
-        print("nothing to roll back")
     return 0
 
 

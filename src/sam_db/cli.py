@@ -23,7 +23,6 @@ from ._cli_migrations import (
     cmd_migrate,
     cmd_new,
     cmd_repair,
-    cmd_rollback,
     cmd_seed,
     cmd_status,
 )
@@ -76,6 +75,7 @@ def _parser() -> argparse.ArgumentParser:
     p = argparse.ArgumentParser(
         prog="sam-db", description="Migrations of the Super Agent Monitor database."
     )
+    p.add_argument("--version", action="version", version=f"%(prog)s {_version()}")
     sub = p.add_subparsers(dest="command", required=True, metavar="COMMAND")
 
     m = sub.add_parser("migrate", parents=[common], help="apply pending migrations")
@@ -122,6 +122,7 @@ def _parser() -> argparse.ArgumentParser:
     g = r.add_mutually_exclusive_group()
     g.add_argument("--steps", type=int, default=1, metavar="N", help="how many to undo (1)")
     g.add_argument("--target", help="undo everything above this version (0: everything)")
+    r.add_argument("--yes", action="store_true", help="drop tables that hold rows without asking")
 
     f = sub.add_parser(
         "repair", parents=[common], help="accept changed migration files (record new checksums)"
@@ -153,6 +154,13 @@ def _parser() -> argparse.ArgumentParser:
         "files", nargs="*", metavar="FILE", help="files or folders (default: the sources' files)"
     )
     li.add_argument("--config", metavar="TOML", help="squawk settings (default: sam_db's own)")
+
+    d = sub.add_parser(
+        "dump", parents=[common], help="write the schema as SQL (pg_dump), for review diffs"
+    )
+    d.add_argument("--out", default="schema.sql", metavar="FILE", help="schema.sql; -: stdout")
+    d.add_argument("--check", action="store_true", help="exit 3, showing the diff, if FILE differs")
+    d.add_argument("--pg-dump", metavar="PATH", help="this pg_dump (default: version-matched)")
 
     _embedded_parsers(sub, common)
     c = sub.add_parser(
@@ -195,6 +203,12 @@ def _cmd_wait(args: argparse.Namespace) -> int:
     return wait_command(resolve_dsn(args), args.timeout)
 
 
+def _version() -> str:
+    from . import __version__
+
+    return __version__
+
+
 def _lazy(module: str, name: str) -> Callable[[argparse.Namespace], int]:
     """A command whose module is imported only when it runs (start-up cost of the others)."""
     import importlib
@@ -208,12 +222,13 @@ def _lazy(module: str, name: str) -> Callable[[argparse.Namespace], int]:
 _COMMANDS: dict[str, Callable[[argparse.Namespace], int]] = {
     "migrate": cmd_migrate,
     "status": cmd_status,
-    "rollback": cmd_rollback,
+    "rollback": lambda args: _lazy("_rollback_preview", "cmd_rollback")(args),
     "repair": cmd_repair,
     "new": cmd_new,
     "seed": cmd_seed,
     "wait": _cmd_wait,
     "lint": lambda args: _lazy("_lint", "cmd_lint")(args),
+    "dump": lambda args: _lazy("_dump", "cmd_dump")(args),
     "serve": cmd_serve,
     "dsn": cmd_dsn,
     "psql": cmd_psql,

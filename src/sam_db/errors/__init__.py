@@ -12,6 +12,7 @@ The hierarchy:
     + ServerNotReadyError
     + ConnectionLostError (also a MemoryStoreError)
   x EmbeddedServerError
+  x SchemaDumpError
   x ExtensionMissingError
   x MigrationError
     + MigrationFileError
@@ -46,6 +47,7 @@ from ._base import (
     EmbeddedServerError,
     ExtensionMissingError,
     SamDbError,
+    SchemaDumpError,
     ServerNotReadyError,
 )
 from ._memory import (
@@ -97,6 +99,7 @@ __all__ = [
     "MigrationModifiedError",
     "RollbackUnavailableError",
     "SamDbError",
+    "SchemaDumpError",
     "ServerNotReadyError",
     "UnknownMigrationError",
     "UnknownTargetError",

@@ -79,6 +79,14 @@ class EmbeddedServerError(SamDbError):
     """The embedded PostgreSQL server (the CLI's default) could not be set up or started."""
 
 
+class SchemaDumpError(SamDbError):
+    """``sam-db dump``'s pg_dump failed; the message quotes what it said (redacted)."""
+
+    @classmethod
+    def failed(cls, pg_dump_version: str, shown: str, said: str) -> SchemaDumpError:
+        return cls(f"pg_dump {pg_dump_version} could not dump {shown}: {said}")
+
+
 class ExtensionMissingError(SamDbError):
     """A PostgreSQL extension sam_db needs (pgvector) is not installed on the server."""
 
