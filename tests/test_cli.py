@@ -43,7 +43,6 @@ def test_migrate_then_status_json(db_dsn: str, capsys: pytest.CaptureFixture[str
         ("002", "applied"),
         ("003", "applied"),
         ("004", "applied"),
-        ("005", "applied"),
     ]
 
 
@@ -69,9 +68,9 @@ def test_status_check_passes_when_up_to_date(
 def test_status_check_fails_on_a_modified_file(
     db_dsn: str, tmp_path: Path, capsys: pytest.CaptureFixture[str]
 ) -> None:
-    src = write_migrations(tmp_path, {"006_x.sql": "CREATE TABLE x (id int);"})
+    src = write_migrations(tmp_path, {"005_x.sql": "CREATE TABLE x (id int);"})
     assert run(capsys, "migrate", "--dsn", db_dsn, "--source", str(src))[0] == 0
-    (src / "006_x.sql").write_text("CREATE TABLE x (id bigint);")
+    (src / "005_x.sql").write_text("CREATE TABLE x (id bigint);")
     code, out, _ = run(capsys, "status", "--dsn", db_dsn, "--source", str(src), "--check")
     assert code == EXIT_CHECK_FAILED and "modified" in out
 
@@ -88,7 +87,7 @@ def test_migrate_target_and_rollback_steps(db_dsn: str, capsys: pytest.CaptureFi
 
 def test_rollback_to_target(migrated_dsn: str, capsys: pytest.CaptureFixture[str]) -> None:
     code, out, _ = run(capsys, "rollback", "--dsn", migrated_dsn, "--target", "0")
-    assert code == 0 and out.count("rolled back") == 5
+    assert code == 0 and out.count("rolled back") == 4
 
 
 def test_dsn_comes_from_database_url(
@@ -102,13 +101,13 @@ def test_dsn_comes_from_database_url(
 def test_repair_accepts_a_modified_file(
     db_dsn: str, tmp_path: Path, capsys: pytest.CaptureFixture[str]
 ) -> None:
-    src = write_migrations(tmp_path, {"006_x.sql": "CREATE TABLE x (id int);"})
+    src = write_migrations(tmp_path, {"005_x.sql": "CREATE TABLE x (id int);"})
     run(capsys, "migrate", "--dsn", db_dsn, "--source", str(src))
-    (src / "006_x.sql").write_text("-- documented\nCREATE TABLE x (id int);")
+    (src / "005_x.sql").write_text("-- documented\nCREATE TABLE x (id int);")
     code, _, err = run(capsys, "migrate", "--dsn", db_dsn, "--source", str(src))
-    assert code == EXIT_ERROR and "006_x.sql" in err and "sam-db repair 006" in err
-    code, out, _ = run(capsys, "repair", "--dsn", db_dsn, "--source", str(src), "006")
-    assert code == 0 and "006" in out
+    assert code == EXIT_ERROR and "005_x.sql" in err and "sam-db repair 005" in err
+    code, out, _ = run(capsys, "repair", "--dsn", db_dsn, "--source", str(src), "005")
+    assert code == 0 and "005" in out
     assert run(capsys, "status", "--dsn", db_dsn, "--source", str(src), "--check")[0] == 0
 
 
@@ -119,11 +118,11 @@ def test_new_creates_the_next_numbered_file_and_its_rollback(
     code, _, _ = run(capsys, "new", "add tags", "--dir", str(folder))
     assert code == 0
     assert sorted(p.name for p in folder.iterdir()) == [
-        "006_add_tags.rollback.sql",
-        "006_add_tags.sql",
+        "005_add_tags.rollback.sql",
+        "005_add_tags.sql",
     ]
     run(capsys, "new", "more", "--dir", str(folder))
-    assert (folder / "007_more.sql").exists()
+    assert (folder / "006_more.sql").exists()
 
 
 def test_new_rejects_a_name_that_cannot_be_a_file_name(
