@@ -5,7 +5,7 @@ from __future__ import annotations
 import asyncio
 from collections.abc import Sequence
 
-from . import _dry_run, _engine
+from . import _engine, _plan
 from ._engine import Settings, StatusRow
 
 
@@ -18,7 +18,7 @@ def print_plan(dsn: str, settings: Settings, target: str | None) -> int:
 
 def print_summary(rows: Sequence[StatusRow]) -> None:
     """Below the status table: the steps a migrate would take, one line each, in order."""
-    lines = _dry_run.summary(rows)
+    lines = _plan.summary(rows)
     if lines:
         print()
         print("\n".join(lines))

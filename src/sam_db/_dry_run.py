@@ -18,7 +18,7 @@ from . import _indexes, _lock
 from ._ident import quote_ident
 from ._migration import MigrationFile
 from ._no_transaction import RESET_SQL, STATEMENT_TIMEOUT_SQL, statements_of
-from ._plan import StatusRow, check_drift, pending
+from ._plan import check_drift, pending
 from ._run import SETTINGS_SQL, Run, Step, insert_args
 from ._sqlsplit import SqlSyntaxError, split_statements
 from ._stall import DEADLINE_SQL, ms, statement_timeout_outside_tx
@@ -86,23 +86,6 @@ def build(
         else:
             steps.append(PlannedStep(mig, _outside_transaction(run, step, first)))
     return Plan(run.schema, settings, steps, extra_connection=run.link.acquire_extra is not None)
-
-
-def summary(rows: Sequence[StatusRow]) -> list[str]:
-    """The plan as ``status`` shows it: one line per file a migrate would apply, in order."""
-    changed = [r.version for r in rows if r.state == "modified"]
-    if changed:
-        return [
-            f"migrate would refuse: {', '.join(changed)} changed since applied "
-            "(restore the file, or accept it with `sam-db repair`)"
-        ]
-    todo = [r for r in rows if r.applied_at is None and r.state in ("pending", "failed")]
-    lines = [
-        f"next migrate: {r.version}_{r.name}.sql "
-        + ("in one transaction" if r.transactional else "outside a transaction, one by one")
-        for r in todo
-    ]
-    return [*lines, "(`sam-db migrate --dry-run` prints their SQL)"] if lines else []
 
 
 def _header(plan: Plan) -> str:

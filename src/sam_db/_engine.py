@@ -14,12 +14,11 @@ it done and move on.
 
 import logging
 from collections.abc import Sequence
-from typing import NamedTuple
+from typing import TYPE_CHECKING, NamedTuple
 
-from . import _dry_run, _indexes, _lock, _steps, _tracking
+from . import _indexes, _lock, _steps, _tracking
 from ._checksum import ALGORITHM
 from ._connect import Target, open_link
-from ._dry_run import Plan
 from ._ident import quote_ident
 from ._migration import MigrationFile
 from ._plan import (
@@ -36,6 +35,9 @@ from ._run import Executed, start_run
 from ._sources import Source, discover
 from ._tracking import TrackingSql
 from .errors import ConfigurationError
+
+if TYPE_CHECKING:
+    from ._dry_run import Plan
 
 __all__ = [
     "Executed",
@@ -134,12 +136,14 @@ async def migrate(
         return await _steps.run_steps(run, forward.next_step, all_applied)
 
 
-async def plan(target: Target, settings: Settings, to: str | int | None = None) -> Plan:
+async def plan(target: Target, settings: Settings, to: str | int | None = None) -> "Plan":
     """What :func:`migrate` would run now, as SQL with its framing; reads only, takes no lock.
 
     Raises what :func:`migrate` would raise before its first step (a changed applied file, an
     unknown target or, with ``strict``, unknown applied versions).
     """
+    from . import _dry_run  # only here: not imported by every other command
+
     settings = settings.validated()
     files = settings.files()
     limit = resolve_target(files, to, allow_zero=False)

@@ -167,6 +167,23 @@ def check_drift(
             )
 
 
+def summary(rows: Sequence[StatusRow]) -> list[str]:
+    """The next migrate as ``status`` shows it: one line per file it would apply, in order."""
+    changed = [r.version for r in rows if r.state == "modified"]
+    if changed:
+        return [
+            f"migrate would refuse: {', '.join(changed)} changed since applied "
+            "(restore the file, or accept it with `sam-db repair`)"
+        ]
+    todo = [r for r in rows if r.applied_at is None and r.state in ("pending", "failed")]
+    lines = [
+        f"next migrate: {r.version}_{r.name}.sql "
+        + ("in one transaction" if r.transactional else "outside a transaction, one by one")
+        for r in todo
+    ]
+    return [*lines, "(`sam-db migrate --dry-run` prints their SQL)"] if lines else []
+
+
 class Forward:
     """What ``migrate`` applies next, decided from the tracking rows read under the lock."""
 
