@@ -51,11 +51,11 @@ def test_lint_flags_an_index_that_blocks_writes_on_an_existing_table(tmp_path: P
             "005_model_idx.sql": "-- by model\nCREATE INDEX sessions_model_idx ON sessions (model);\n"
         },
     )
-    code, out, _ = _sam_db(tmp_path, "lint", "--source", str(src))
+    code, out, _ = _sam_db(tmp_path, "lint", "--source", str(src), "--no-bundled")
     assert code == 3
     assert f"{src / '005_model_idx.sql'}:2:1: require-concurrent-index-creation" in out
     assert "help: Use `concurrently`" in out
-    assert "1 problem in 5 files" in out
+    assert "1 problem in 1 file" in out
 
 
 def test_lint_allows_changes_to_a_table_created_in_the_same_file(tmp_path: Path) -> None:
@@ -122,6 +122,19 @@ def test_lint_accepts_the_reviewed_findings_only_in_the_bundled_files(tmp_path: 
     code, out, _ = _sam_db(tmp_path, "lint", str(copy / bundled.name))
     assert code == 3 and "require-concurrent-index-creation" in out
     assert _sam_db(tmp_path, "lint", str(bundled))[0] == 0
+
+
+def test_lint_skips_a_finding_marked_deliberate_in_the_file(tmp_path: Path) -> None:
+    src = write_migrations(
+        tmp_path / "m",
+        {
+            "005_x.sql": "-- sessions is small here; reviewed in PR 12\n"
+            "-- squawk-ignore require-concurrent-index-creation\n"
+            "CREATE INDEX sessions_model_idx ON sessions (model);\n"
+        },
+    )
+    code, out, _ = _sam_db(tmp_path, "lint", str(src))
+    assert code == 0, out
 
 
 def test_lint_uses_a_configuration_given_with_config(tmp_path: Path) -> None:
