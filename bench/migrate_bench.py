@@ -106,7 +106,8 @@ async def main_async(admin: str, rounds: int) -> list[tuple[str, float, float]]:
     for _ in range(rounds):
         raw.append(await fresh_round(admin, raw_fresh))
         ours.append(await fresh_round(admin, sam_db.migrate))
-    rows.append(("fresh migrate (4 files)", statistics.median(raw), statistics.median(ours)))
+    fresh = f"fresh migrate ({len(discover())} files)"
+    rows.append((fresh, statistics.median(raw), statistics.median(ours)))
 
     name = f"bench_{uuid.uuid4().hex[:12]}"
     conn = await asyncpg.connect(admin)
