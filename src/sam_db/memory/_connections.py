@@ -6,7 +6,7 @@ fixtures use it too). An owned pool registers it when it opens a connection; a b
 connections get it at their first use by the store.
 
 Why leases: asyncpg's ``Pool.acquire`` / ``release`` cost a noticeable share of a search (the
-release runs in a shielded task, one more event-loop pass; figures in docs/memory.md). A store
+release runs in a shielded task, one more event-loop pass; bench/leases_bench.py). A store
 that owns its pool is the pool's only user, so it can keep the connections it has used and hand
 them out again itself, synchronously. Anything unusual sends a connection back to asyncpg, which
 resets or replaces it: an operation on it failed or was cancelled, it was closed, or it was left
