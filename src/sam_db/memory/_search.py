@@ -107,7 +107,7 @@ class SearchRequest(NamedTuple):
     session_id: str | None
     exact: bool
     log: bool  # write the access log
-    keep_query_text: bool  # the log keeps the query's text (else its hash only)
+    log_query_text: bool  # the log keeps the query's text (else its hash only)
     where: str  # filter and session conditions, numbered after the placeholders
     filter_args: list[Any]
     filtered: bool
@@ -149,7 +149,7 @@ def prepare(
         session_id=session_id,
         exact=bool(exact),
         log=log,
-        keep_query_text=defaults.log_query_text,
+        log_query_text=defaults.log_query_text,
         where=" AND ".join(where),
         filter_args=params.values,
         filtered=filter is not None or session_id is not None,
@@ -169,7 +169,7 @@ def _log_fields(request: SearchRequest, query: str | None, vector: Any) -> _LogF
     query_hash = (
         hashlib.sha256(query.encode()).digest() if query is not None else vector_hash(vector)
     )
-    kept = query if request.keep_query_text else None
+    kept = query if request.log_query_text else None
     return _LogFields(request.session_id, kept, query_hash)
 
 
