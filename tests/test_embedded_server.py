@@ -94,7 +94,7 @@ def test_config_gives_the_running_servers_dsn(
     with server() as srv:
         assert sam_db.config()["dsn"] == srv.dsn
         applied = asyncio.run(sam_db.migrate(**sam_db.config()))
-        assert len(applied) == 5
+        assert [m.version for m in applied][:4] == ["001", "002", "003", "004"]
 
 
 def test_two_servers_in_one_process_share_it_until_the_last_leaves(project: Path) -> None:
