@@ -137,10 +137,7 @@ async def open_link(target: Target, *, purpose: str) -> AsyncIterator[Link]:
     elif isinstance(target, asyncpg.Connection):
         yield Link(target)
     elif target is None:  # e.g. sam_db.config() found no DSN
-        raise ConfigurationError(
-            "no database given: pass a DSN, set $DATABASE_URL (or the variable [tool.sam_db] "
-            "dsn_env names), or start the embedded server (sam-db serve, sam_db.embedded.server())"
-        )
+        raise ConfigurationError.no_database()
     else:
         raise ConfigurationError(
             f"cannot migrate {type(target).__name__}: pass a DSN string, an asyncpg.Connection "

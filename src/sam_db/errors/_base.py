@@ -17,6 +17,14 @@ class ConfigurationError(SamDbError, ValueError):
         return cls("the DSN is empty: pass postgresql://user:password@host:port/db")
 
     @classmethod
+    def no_database(cls) -> ConfigurationError:
+        """No DSN was passed, none configured, and no embedded server is running."""
+        return cls(
+            "no database given: pass a DSN, set $DATABASE_URL (or the variable [tool.sam_db] "
+            "dsn_env names), or start the embedded server (sam-db serve, sam_db.embedded.server())"
+        )
+
+    @classmethod
     def invalid_dsn(cls, shown: str, reason: str) -> ConfigurationError:
         """``shown`` is the redacted DSN, ``reason`` what is wrong with it (redacted too)."""
         return cls(f"invalid DSN {shown}: {reason}. Expected {_DSN_SHAPE}")

@@ -14,6 +14,30 @@ class MemoryStoreError(SamDbError):
     def not_open(cls) -> MemoryStoreError:
         return cls("the store is not open: use `async with store:`")
 
+    @classmethod
+    def tables_missing(cls, where: str) -> MemoryStoreError:
+        """No ``memory_entries`` table in ``where`` (a schema, or "the search_path")."""
+        return cls(
+            f"table memory_entries not found in {where}: apply sam_db's migrations first "
+            "(await sam_db.migrate(dsn))"
+        )
+
+    @classmethod
+    def not_made_by_sam_db(cls, function: str) -> MemoryStoreError:
+        """``memory_entries`` exists, but not the search ``function`` migration 004 creates."""
+        return cls(
+            f"function {function}() is missing: memory_entries was not created "
+            "by sam_db's 004_memory_system.sql; roll 004 back and migrate again"
+        )
+
+    @classmethod
+    def deleted_while_renewing(cls, position: int) -> MemoryStoreError:
+        """Input text ``position``'s expired entry was purged while the call renewed it."""
+        return cls(
+            f"input text {position} was deleted while it was being renewed: "
+            "call again to store it anew"
+        )
+
 
 class InvalidInputError(MemoryStoreError, ValueError):
     """Text or a vector cannot be stored: empty, contains NUL, not finite, wrong type."""

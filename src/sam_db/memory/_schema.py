@@ -65,19 +65,13 @@ async def discover(conn: Any, schema: str | None, dims: int, embedder: object) -
         if ext is None and not await conn.fetchval(VECTOR_AVAILABLE):
             raise ExtensionMissingError.for_store()
         where = f"schema {schema!r}" if schema else "the search_path"
-        raise MemoryStoreError(
-            f"table memory_entries not found in {where}: apply sam_db's migrations first "
-            "(await sam_db.migrate(dsn))"
-        )
+        raise MemoryStoreError.tables_missing(where)
     if ext is None:
         raise ExtensionMissingError.for_store()
     dimensions = _column_size(found["embedding_type"], dims, embedder)
     statements = Statements.build(found["table_schema"], ext["ext_schema"])
     if not found["has_search_helper"]:
-        raise MemoryStoreError(
-            f"function {statements.search_vector}() is missing: memory_entries was not created "
-            "by sam_db's 004_memory_system.sql; roll 004 back and migrate again"
-        )
+        raise MemoryStoreError.not_made_by_sam_db(statements.search_vector)
     return StoreSchema(
         statements=statements,
         dimensions=dimensions,

@@ -209,10 +209,7 @@ def _in_input_order(
 ) -> list[MemoryEntry]:
     lost = [h for h in hashes if h not in entries]
     if lost:  # an expired entry was purged between the read and the renewal
-        raise MemoryStoreError(
-            f"input text {first[lost[0]]} was deleted while it was being renewed: "
-            "call again to store it anew"
-        )
+        raise MemoryStoreError.deleted_while_renewing(first[lost[0]])
     return [entries[h] for h in hashes]
 
 
