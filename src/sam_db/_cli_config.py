@@ -22,7 +22,13 @@ def _shown(value: Any) -> Any:
 def _rows(args: argparse.Namespace) -> list[tuple[str, Any, str]]:
     p = project(args)
     rows: list[tuple[str, Any, str]] = [
-        ("project_root", str(p.root), "the configuration's folder" if p.file else "found"),
+        (
+            "project_root",
+            str(p.root),
+            "the configuration's folder"
+            if p.file
+            else "no configuration: the nearest folder with pyproject.toml or .git, else here",
+        ),
         ("config_file", str(p.file) if p.file else None, "searched upwards from here"),
     ]
     given = given_dsn(args)
