@@ -90,10 +90,10 @@ def test_environment_variables_override_the_file(
 ) -> None:
     root = _project(tmp_path / "proj", '[tool.sam_db]\nsources = ["a"]\nlock_wait = 1\n')
     monkeypatch.chdir(root)
-    monkeypatch.setenv("SAM_DB_SOURCES", os.pathsep.join(["x", "y"]))
+    monkeypatch.setenv("SAM_DB_SOURCES", os.pathsep.join(["x", "y"]) + ", z")
     monkeypatch.setenv("SAM_DB_LOCK_WAIT", "42")
     cfg = sam_db.config()
-    assert cfg["sources"] == (root / "x", root / "y") and cfg["lock_wait"] == 42.0
+    assert cfg["sources"] == (root / "x", root / "y", root / "z") and cfg["lock_wait"] == 42.0
     assert cfg.origins["lock_wait"] == "$SAM_DB_LOCK_WAIT"
 
 

@@ -105,7 +105,8 @@ def _env_flag(text: str) -> bool:
 
 
 def _env_paths(text: str) -> tuple[str, ...]:
-    return tuple(part for part in text.split(os.pathsep) if part)
+    # Separated like PATH (os.pathsep), or by commas.
+    return tuple(part.strip() for part in re.split(f"[,{os.pathsep}]", text) if part.strip())
 
 
 #: Every setting, its default and how its value is checked. The environment variable of ``key``
