@@ -168,13 +168,12 @@ def test_the_planned_sql_of_transactional_files_applies_them_like_migrate(
     pg_admin_dsn: str, db_dsn: str, tmp_path: Path
 ) -> None:
     src = write_migrations(tmp_path, FILES)
-    options = {"schema": "app", "sources": [src], "include_bundled": False}
-    plan = asyncio.run(sam_db.plan(db_dsn, **options))
+    plan = asyncio.run(sam_db.plan(db_dsn, schema="app", sources=[src], include_bundled=False))
     asyncio.run(execute(db_dsn, plan.sql))  # the whole printed script, as psql would send it
-    rows = asyncio.run(sam_db.status(db_dsn, **options))
+    rows = asyncio.run(sam_db.status(db_dsn, schema="app", sources=[src], include_bundled=False))
     assert [(r.version, r.state) for r in rows] == [("001", "applied"), ("002", "applied")]
     with fresh_database(pg_admin_dsn, "dry") as migrated:
-        asyncio.run(sam_db.migrate(migrated, **options))
+        asyncio.run(sam_db.migrate(migrated, schema="app", sources=[src], include_bundled=False))
         assert asyncio.run(snapshot(db_dsn, "app")) == asyncio.run(snapshot(migrated, "app"))
 
 
