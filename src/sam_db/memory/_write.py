@@ -44,8 +44,8 @@ class WriteContext(NamedTuple):
     concurrency: int  # batches written at once, on separate connections
 
 
-# The store's context, taken when a call has validated its own arguments (raises when the store
-# is not open).
+# The store's write context, fetched by each call where it first needs the open store (add and
+# add_many after checking their texts and metadata); it raises when the store is not open.
 ContextOf = Callable[[], WriteContext]
 
 
