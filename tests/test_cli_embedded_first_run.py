@@ -88,7 +88,7 @@ def test_concurrent_first_runs_all_succeed(workdir: Path) -> None:
     applied = [out for _code, out, _err in results if "applied 004_memory_system.sql" in out]
     assert len(applied) == 1  # the others found every migration applied (or waited for it)
     status = _finish(_sam_db(workdir, "status", "--check"))
-    assert status[0] == 0 and "4 applied" in status[1]
+    assert status[0] == 0 and "5 applied" in status[1]
     _no_server_left_in(workdir)
 
 
@@ -142,7 +142,7 @@ def test_a_first_run_killed_during_initdb_is_repaired_by_the_next_run(
     assert "applied 004_memory_system.sql" in out
     assert "half-made" in err  # it says what it found and did
     status = _finish(_sam_db(workdir, "status", "--check"))
-    assert status[0] == 0 and "4 applied" in status[1], status
+    assert status[0] == 0 and "5 applied" in status[1], status
     _no_server_left_in(workdir)
 
 

@@ -46,9 +46,9 @@ def test_many_processes_migrating_at_once_apply_each_migration_exactly_once(
     for p, (_, err) in zip(procs, outputs, strict=True):
         assert p.returncode == 0, err
     applied = [v for out, _ in outputs for v in json.loads(out)]
-    assert sorted(applied) == ["001", "002", "003", "004"]
-    assert asyncio.run(fetchval(db_dsn, "SELECT count(*) FROM schema_migrations")) == 4
-    assert [r.state for r in asyncio.run(sam_db.status(db_dsn))] == ["applied"] * 4
+    assert sorted(applied) == ["001", "002", "003", "004", "005"]
+    assert asyncio.run(fetchval(db_dsn, "SELECT count(*) FROM schema_migrations")) == 5
+    assert [r.state for r in asyncio.run(sam_db.status(db_dsn))] == ["applied"] * 5
 
 
 @pytest.mark.slow
@@ -80,6 +80,6 @@ def test_killed_migrator_leaves_no_stale_lock(db_dsn: str) -> None:
         assert holder.stdout is not None and holder.stdout.readline().strip() == "locked"
         holder.kill()
         holder.wait(timeout=10)
-        assert len(asyncio.run(sam_db.migrate(db_dsn, lock_wait=30))) == 4
+        assert len(asyncio.run(sam_db.migrate(db_dsn, lock_wait=30))) == 5
     finally:
         holder.kill()

@@ -121,7 +121,7 @@ async def test_a_replica_waiting_for_the_lock_holds_no_snapshot(db_dsn: str) -> 
         assert samples.count(True) >= 36, samples
     finally:
         await gate.close()
-    assert len(await asyncio.wait_for(run, timeout=30)) == 4
+    assert len(await asyncio.wait_for(run, timeout=30)) == 5
 
 
 async def test_four_replicas_racing_on_a_concurrent_index_all_succeed(

@@ -213,7 +213,7 @@ async def test_key_value_dsn_error_never_contains_the_password() -> None:
 async def test_right_password_migrates(password_dsn: str) -> None:
     # Guards the wrong-password tests: the server accepts this role with its password.
     applied = await sam_db.migrate(password_dsn)
-    assert [m.version for m in applied] == ["001", "002", "003", "004"]
+    assert [m.version for m in applied] == ["001", "002", "003", "004", "005"]
 
 
 async def test_wrong_password_raises_database_connection_error(wrong_password_dsn: str) -> None:

@@ -20,7 +20,7 @@ from sam_db.errors import (
 )
 from tests.helpers import fetchval, snapshot, table_exists, write_migrations
 
-BUNDLED = ["001", "002", "003", "004"]
+BUNDLED = ["001", "002", "003", "004", "005"]
 
 
 async def test_migrate_applies_every_bundled_migration(db_dsn: str) -> None:
@@ -31,6 +31,7 @@ async def test_migrate_applies_every_bundled_migration(db_dsn: str) -> None:
         "session_metrics",
         "workflow_lifecycle",
         "memory_system",
+        "memory_text_search",
     ]
     for table in ("workflows", "sessions", "session_events", "session_metrics", "memory_entries"):
         assert await table_exists(db_dsn, table)
@@ -50,7 +51,7 @@ async def test_status_of_never_migrated_database_is_all_pending(db_dsn: str) -> 
 async def test_status_after_migrate_is_all_applied(db_dsn: str) -> None:
     await sam_db.migrate(db_dsn)
     rows = await sam_db.status(db_dsn)
-    assert [r.state for r in rows] == ["applied"] * 4
+    assert [r.state for r in rows] == ["applied"] * 5
     assert all(r.applied_at is not None and r.execution_ms is not None for r in rows)
     assert all(r.checksum and len(r.checksum) == 64 for r in rows)
 
@@ -69,6 +70,7 @@ async def test_migrate_stops_at_target(db_dsn: str) -> None:
         "applied",
         "pending",
         "pending",
+        "pending",
     ]
 
 
@@ -81,11 +83,11 @@ async def test_extra_source_migration_runs_after_bundled(db_dsn: str, tmp_path: 
     src = write_migrations(
         tmp_path,
         {
-            "005_my_feature.sql": "CREATE TABLE my_feature (workflow_id text REFERENCES workflows (id));"
+            "006_my_feature.sql": "CREATE TABLE my_feature (workflow_id text REFERENCES workflows (id));"
         },
     )
     applied = await sam_db.migrate(db_dsn, sources=[src])
-    assert [m.version for m in applied] == [*BUNDLED, "005"]
+    assert [m.version for m in applied] == [*BUNDLED, "006"]
     assert await table_exists(db_dsn, "my_feature")
 
 
@@ -99,10 +101,10 @@ async def test_schema_option_puts_everything_in_that_schema(db_dsn: str) -> None
 async def test_two_schemas_in_one_database_are_independent(db_dsn: str) -> None:
     await sam_db.migrate(db_dsn, schema="a")
     await sam_db.migrate(db_dsn, schema="b", target="001")
-    assert [r.state for r in await sam_db.status(db_dsn, schema="a")] == ["applied"] * 4
+    assert [r.state for r in await sam_db.status(db_dsn, schema="a")] == ["applied"] * 5
     assert [r.state for r in await sam_db.status(db_dsn, schema="b")] == ["applied"] + [
         "pending"
-    ] * 3
+    ] * 4
     await sam_db.rollback(db_dsn, schema="a", target="0")
     assert await table_exists(db_dsn, "b.workflows")
 
@@ -121,7 +123,7 @@ async def test_vector_extension_is_shared_by_schemas(db_dsn: str) -> None:
 async def test_schema_with_odd_name_is_quoted(db_dsn: str) -> None:
     odd = 'we"ird; DROP SCHEMA public'
     await sam_db.migrate(db_dsn, schema=odd)
-    assert [r.state for r in await sam_db.status(db_dsn, schema=odd)] == ["applied"] * 4
+    assert [r.state for r in await sam_db.status(db_dsn, schema=odd)] == ["applied"] * 5
     assert await table_exists(db_dsn, "public.schema_migrations") is False
 
 
@@ -237,24 +239,24 @@ async def test_strict_migrate_refuses_unknown_applied_versions(db_dsn: str, tmp_
 async def test_rollback_undoes_the_newest_migration(db_dsn: str) -> None:
     await sam_db.migrate(db_dsn)
     undone = await sam_db.rollback(db_dsn)
-    assert [m.version for m in undone] == ["004"]
-    assert not await table_exists(db_dsn, "memory_entries")
-    assert [r.state for r in await sam_db.status(db_dsn)] == ["applied"] * 3 + ["pending"]
+    assert [m.version for m in undone] == ["005"]
+    assert await fetchval(db_dsn, "SELECT to_regproc('memory_text_query') IS NULL")
+    assert [r.state for r in await sam_db.status(db_dsn)] == ["applied"] * 4 + ["pending"]
 
 
 async def test_rollback_steps_returns_newest_first(db_dsn: str) -> None:
     await sam_db.migrate(db_dsn)
-    assert [m.version for m in await sam_db.rollback(db_dsn, steps=3)] == ["004", "003", "002"]
+    assert [m.version for m in await sam_db.rollback(db_dsn, steps=3)] == ["005", "004", "003"]
 
 
 async def test_rollback_to_target_undoes_everything_above(db_dsn: str) -> None:
     await sam_db.migrate(db_dsn)
-    assert [m.version for m in await sam_db.rollback(db_dsn, target="002")] == ["004", "003"]
+    assert [m.version for m in await sam_db.rollback(db_dsn, target="002")] == ["005", "004", "003"]
 
 
 async def test_rollback_of_004_keeps_the_vector_extension(db_dsn: str) -> None:
     await sam_db.migrate(db_dsn)
-    await sam_db.rollback(db_dsn)
+    await sam_db.rollback(db_dsn, steps=2)
     assert await fetchval(db_dsn, "SELECT count(*) FROM pg_extension WHERE extname = 'vector'") == 1
 
 
@@ -303,16 +305,16 @@ async def test_rollback_of_nothing_applied_returns_empty(db_dsn: str) -> None:
 async def test_migrate_accepts_an_asyncpg_connection(db_dsn: str) -> None:
     conn = await asyncpg.connect(db_dsn)
     try:
-        assert len(await sam_db.migrate(conn)) == 4
-        assert [r.state for r in await sam_db.status(conn)] == ["applied"] * 4
+        assert len(await sam_db.migrate(conn)) == 5
+        assert [r.state for r in await sam_db.status(conn)] == ["applied"] * 5
     finally:
         await conn.close()
 
 
 async def test_migrate_accepts_an_asyncpg_pool(db_dsn: str) -> None:
     async with asyncpg.create_pool(db_dsn, min_size=1, max_size=2) as pool:
-        assert len(await sam_db.migrate(pool)) == 4
-        assert [m.version for m in await sam_db.rollback(pool)] == ["004"]
+        assert len(await sam_db.migrate(pool)) == 5
+        assert [m.version for m in await sam_db.rollback(pool)] == ["005"]
 
 
 async def test_up_to_date_migrate_takes_no_lock(db_dsn: str) -> None:
@@ -338,7 +340,7 @@ async def test_waiting_for_the_lock_is_bounded_and_names_the_holder(db_dsn: str)
             await sam_db.migrate(db_dsn, lock_wait=0.3)
     finally:
         await holder.close()
-    assert len(await sam_db.migrate(db_dsn)) == 4  # released by the holder's disconnect
+    assert len(await sam_db.migrate(db_dsn)) == 5  # released by the holder's disconnect
 
 
 async def test_waiter_proceeds_when_the_lock_is_released(
@@ -353,7 +355,7 @@ async def test_waiter_proceeds_when_the_lock_is_released(
         await asyncio.sleep(0.5)
         assert not task.done()
         await holder.close()
-        assert len(await asyncio.wait_for(task, timeout=10)) == 4
+        assert len(await asyncio.wait_for(task, timeout=10)) == 5
     assert "slow-replica" in caplog.text
 
 
@@ -484,16 +486,16 @@ async def test_many_concurrent_migrate_calls_apply_each_migration_once(db_dsn: s
     results = await asyncio.gather(*(sam_db.migrate(db_dsn) for _ in range(6)))
     versions = sorted(m.version for r in results for m in r)
     assert versions == BUNDLED
-    assert await fetchval(db_dsn, "SELECT count(*) FROM schema_migrations") == 4
+    assert await fetchval(db_dsn, "SELECT count(*) FROM schema_migrations") == 5
 
 
 async def test_migrate_inside_a_callers_transaction_does_not_abort_it(db_dsn: str) -> None:
     conn = await asyncpg.connect(db_dsn)
     try:
         async with conn.transaction():
-            assert len(await sam_db.migrate(conn)) == 4
+            assert len(await sam_db.migrate(conn)) == 5
             assert await conn.fetchval("SELECT count(*) FROM workflows") == 0
-        assert [r.state for r in await sam_db.status(conn)] == ["applied"] * 4
+        assert [r.state for r in await sam_db.status(conn)] == ["applied"] * 5
     finally:
         await conn.close()
 

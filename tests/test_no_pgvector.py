@@ -145,6 +145,7 @@ def test_migrations_before_004_stay_applied_without_pgvector(
         ("002", "applied"),
         ("003", "applied"),
         ("004", "pending"),
+        ("005", "pending"),
     ]
 
 

@@ -29,7 +29,7 @@ import pytest
 import sam_db
 from tests.helpers import fetchval, table_exists
 
-BUNDLED = ["001", "002", "003", "004"]
+BUNDLED = ["001", "002", "003", "004", "005"]
 POOL_SIZE = 2
 CONCURRENT_TASKS = 8
 CONCURRENT_PROCESSES = 4
@@ -242,10 +242,10 @@ async def test_rollback_through_pgbouncer_undoes_the_newest_migration(
 ) -> None:
     await sam_db.migrate(bounced_dsn)
     undone = await sam_db.rollback(bounced_dsn)
-    assert [m.version for m in undone] == ["004"]
-    assert not await table_exists(db_dsn, "memory_entries")
+    assert [m.version for m in undone] == ["005"]
+    assert await table_exists(db_dsn, "memory_entries")
     rows = await sam_db.status(bounced_dsn)
-    assert [r.state for r in rows] == ["applied", "applied", "applied", "pending"]
+    assert [r.state for r in rows] == ["applied", "applied", "applied", "applied", "pending"]
 
 
 async def test_rollback_of_everything_through_pgbouncer_then_migrate_again(

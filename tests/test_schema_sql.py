@@ -17,7 +17,7 @@ import pytest
 PACKAGE = Path(__file__).resolve().parents[1] / "src" / "sam_db"
 MIGRATIONS = PACKAGE / "migrations"
 SEED = PACKAGE / "seed" / "sample_data.sql"
-VERSIONS = ["001", "002", "003", "004"]
+VERSIONS = ["001", "002", "003", "004", "005"]
 
 
 def _file(version: str, *, rollback: bool = False) -> Path:
@@ -41,7 +41,7 @@ async def _run(conn: asyncpg.Connection, path: Path) -> None:
         await conn.execute(_sql(path))
 
 
-async def _migrate(conn: asyncpg.Connection, upto: str = "004") -> None:
+async def _migrate(conn: asyncpg.Connection, upto: str = "005") -> None:
     for version in VERSIONS:
         if version > upto:
             break
@@ -595,15 +595,18 @@ async def test_rollback_and_reapply_of_003_gives_an_identical_schema(
     # 003 adds columns to workflows, so its rollback leaves dropped-column holes behind.
     await _migrate(conn)
     first = await _snapshot(conn)
+    await _rollback(conn, "005")
     await _rollback(conn, "004")
     await _rollback(conn, "003")
     await _migrate_one(conn, "003")
     await _migrate_one(conn, "004")
+    await _migrate_one(conn, "005")
     assert await _snapshot(conn) == first
 
 
 async def test_rollback_of_003_keeps_workflow_rows(db: asyncpg.Connection) -> None:
     await db.execute("INSERT INTO workflows (id, name, status) VALUES ('w', 'w', 'draft')")
+    await _rollback(db, "005")
     await _rollback(db, "004")
     await _rollback(db, "003")
     assert await db.fetchval("SELECT name FROM workflows WHERE id = 'w'") == "w"
@@ -612,6 +615,7 @@ async def test_rollback_of_003_keeps_workflow_rows(db: asyncpg.Connection) -> No
 async def test_rollback_of_004_leaves_the_vector_extension_installed(
     db: asyncpg.Connection,
 ) -> None:
+    await _rollback(db, "005")
     await _rollback(db, "004")
     schema = await db.fetchval(
         "SELECT extnamespace::regnamespace::text FROM pg_extension WHERE extname = 'vector'"

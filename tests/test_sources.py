@@ -14,13 +14,14 @@ from sam_db.errors import DuplicateMigrationError, MigrationFileError
 from tests.helpers import write_migrations
 
 
-def test_bundled_migrations_are_001_to_004_in_order() -> None:
+def test_bundled_migrations_are_001_to_005_in_order() -> None:
     found = discover()
     assert [(m.version, m.name) for m in found] == [
         ("001", "initial_schema"),
         ("002", "session_metrics"),
         ("003", "workflow_lifecycle"),
         ("004", "memory_system"),
+        ("005", "memory_text_search"),
     ]
 
 
@@ -34,13 +35,13 @@ def test_versions_order_numerically_not_alphabetically(tmp_path: Path) -> None:
 
 
 def test_extra_source_merges_with_bundled(tmp_path: Path) -> None:
-    write_migrations(tmp_path, {"005_my_feature.sql": "SELECT 1;"})
-    assert [m.version for m in discover([tmp_path])][-2:] == ["004", "005"]
+    write_migrations(tmp_path, {"006_my_feature.sql": "SELECT 1;"})
+    assert [m.version for m in discover([tmp_path])][-2:] == ["005", "006"]
 
 
 def test_package_resource_source_is_accepted() -> None:
     folder = resources.files("sam_db") / "migrations"
-    assert len(discover([folder], include_bundled=False)) == 4
+    assert len(discover([folder], include_bundled=False)) == 5
 
 
 def test_same_version_in_two_sources_is_an_error(tmp_path: Path) -> None:

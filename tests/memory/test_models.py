@@ -54,7 +54,13 @@ def test_an_entry_built_from_a_row_equals_a_validated_one() -> None:
 def test_hits_built_from_rows_serialise_like_validated_ones() -> None:
     values = _values()
     (built,) = hits_from_rows([_row(values, distance=0.5)], "default", None)
-    checked = SearchHit(entry=MemoryEntry.model_validate(values), similarity=0.5, rank=1)
+    checked = SearchHit(
+        entry=MemoryEntry.model_validate(values),
+        similarity=0.5,
+        rank=1,
+        vector_rank=1,  # a vector search ranks by its own leg only
+        text_rank=None,
+    )
     assert built == checked
     assert built.model_dump_json() == checked.model_dump_json()
 

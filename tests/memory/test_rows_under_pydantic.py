@@ -22,7 +22,13 @@ from .test_models import _row, _values
 def _pair() -> tuple[SearchHit, SearchHit]:
     values = _values()
     (built,) = hits_from_rows([_row(values, distance=0.5)], "default", None)
-    checked = SearchHit(entry=MemoryEntry.model_validate(values), similarity=0.5, rank=1)
+    checked = SearchHit(
+        entry=MemoryEntry.model_validate(values),
+        similarity=0.5,
+        rank=1,
+        vector_rank=1,  # a vector search ranks by its own leg only
+        text_rank=None,
+    )
     return built, checked
 
 

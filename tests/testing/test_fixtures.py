@@ -41,7 +41,7 @@ def test_plain_suite_with_pytest_asyncio_strict(pytester: pytest.Pytester) -> No
 
         def test_sync_test_gets_a_migrated_database(sam_db_dsn, fetchval):
             SEEN.append(sam_db_dsn)
-            assert fetchval(sam_db_dsn, "SELECT count(*) FROM schema_migrations") == 4
+            assert fetchval(sam_db_dsn, "SELECT count(*) FROM schema_migrations") == 5
             assert fetchval(sam_db_dsn, "SELECT to_regclass('memory_entries') IS NOT NULL")
 
         def test_each_test_gets_its_own_database(sam_db_dsn, fetchval):
@@ -67,7 +67,7 @@ def test_plain_suite_with_pytest_asyncio_strict(pytester: pytest.Pytester) -> No
             assert isinstance(sam_db_schema, MigratedSchema) and isinstance(sam_db_schema, str)
             assert sam_db_schema == sam_db_schema.schema  # the value is the schema name
             sql = f'SELECT count(*) FROM "{sam_db_schema}".schema_migrations'
-            assert fetchval(sam_db_schema.dsn, sql) == 4
+            assert fetchval(sam_db_schema.dsn, sql) == 5
 
         @pytest.mark.asyncio
         async def test_pool_has_the_vector_codec(sam_db_pool):
@@ -109,10 +109,10 @@ def test_sync_fixtures_need_no_asyncio_plugin(pytester: pytest.Pytester) -> None
         from conftest import fetchval
 
         def test_dsn(sam_db_dsn):
-            assert fetchval(sam_db_dsn, "SELECT count(*) FROM schema_migrations") == 4
+            assert fetchval(sam_db_dsn, "SELECT count(*) FROM schema_migrations") == 5
 
         def test_schema(sam_db_schema):
-            assert fetchval(sam_db_schema.dsn, f'SELECT count(*) FROM "{sam_db_schema.schema}".schema_migrations') == 4
+            assert fetchval(sam_db_schema.dsn, f'SELECT count(*) FROM "{sam_db_schema.schema}".schema_migrations') == 5
         """
     )
     result = pytester.runpytest("-p", "no:asyncio", "-p", "no:anyio")
@@ -131,7 +131,7 @@ def test_anyio_tests_get_connections_on_their_own_loop(pytester: pytest.Pytester
             return "asyncio"
 
         async def test_conn(sam_db_conn):
-            assert await sam_db_conn.fetchval("SELECT count(*) FROM schema_migrations") == 4
+            assert await sam_db_conn.fetchval("SELECT count(*) FROM schema_migrations") == 5
 
         async def test_tx_insert(sam_db_tx):
             await sam_db_tx.execute("INSERT INTO memory_collections (name) VALUES ('a')")
@@ -212,7 +212,7 @@ def test_extra_sources_and_schema_from_the_command_line(pytester: pytest.Pyteste
         async def test_dsn_has_service_table_in_schema(sam_db_conn):
             assert await sam_db_conn.fetchval("SELECT to_regclass('svc.service_things') IS NOT NULL")
             # the connection's search_path starts with the configured schema
-            assert await sam_db_conn.fetchval("SELECT count(*) FROM schema_migrations") == 5
+            assert await sam_db_conn.fetchval("SELECT count(*) FROM schema_migrations") == 6
 
         async def test_memory_store_in_schema(memory_store, sam_db_pool):
             await memory_store.add("in svc")

@@ -33,11 +33,19 @@ class MemoryEntry(_Frozen):
 
 
 class SearchHit(_Frozen):
-    """A search result: the entry and its cosine similarity to the query (1.0 = same direction)."""
+    """A search result: the entry and its cosine similarity to the query (1.0 = same direction).
+
+    ``similarity`` is None in a text search (no query vector). ``vector_rank`` and ``text_rank``
+    tell which legs of the search found the entry, at which place (1 = best), None when a leg
+    did not: a vector search sets only ``vector_rank``, a text search only ``text_rank``, a
+    hybrid search one or both.
+    """
 
     entry: MemoryEntry
-    similarity: float
+    similarity: float | None
     rank: int = Field(ge=1, description="1-based position in the result list, best first")
+    vector_rank: int | None = None
+    text_rank: int | None = None
 
 
 class Collection(_Frozen):

@@ -67,16 +67,25 @@ def entry_from_row(row: Any, collection: str) -> MemoryEntry:
 def hits_from_rows(
     rows: Sequence[Any], collection: str, threshold: float | None
 ) -> list[SearchHit]:
-    """Hits from search rows in result order, ranked from 1, without those below ``threshold``."""
+    """Hits from search rows in result order, ranked from 1, without those below ``threshold``.
+
+    Rows of text and hybrid searches also carry ``vector_rank`` and ``text_rank`` (and a NULL
+    ``distance`` in a text search); a vector search's rows are its own ranking.
+    """
     hits: list[SearchHit] = []
+    legs = bool(rows) and "text_rank" in rows[0]
     for row in rows:
-        similarity = 1.0 - row["distance"]
-        if threshold is not None and similarity < threshold:
+        distance = row["distance"]
+        similarity = None if distance is None else 1.0 - distance
+        if threshold is not None and (similarity is None or similarity < threshold):
             continue
+        rank = len(hits) + 1
         values = {
             "entry": entry_from_row(row, collection),
             "similarity": similarity,
-            "rank": len(hits) + 1,
+            "rank": rank,
+            "vector_rank": row["vector_rank"] if legs else rank,
+            "text_rank": row["text_rank"] if legs else None,
         }
         hits.append(_instance(SearchHit, values, _HIT_FIELDS_SET))
     return hits

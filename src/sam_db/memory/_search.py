@@ -34,6 +34,9 @@ from collections.abc import Callable, Mapping
 from contextlib import AbstractAsyncContextManager
 from typing import Any, NamedTuple, Protocol
 
+import asyncpg
+
+from ..errors import ConfigurationError, InvalidInputError
 from . import _inputs as inp
 from ._filters import Params, compile_filter
 from ._models import SearchHit
@@ -41,6 +44,7 @@ from ._rows import distance_then_id, hits_from_rows
 from ._scan import MAX_EF_SEARCH, MAX_K, SearchSettings, choose_settings
 from ._schema import StoreSchema
 from ._sql import ENTRY_COLUMNS, LIVE, Statements
+from ._text_search import fusion_depth, hybrid_search, text_search
 from ._vectors import vector_hash
 
 Connect = Callable[..., AbstractAsyncContextManager[Any]]  # the store's connect(read_only=...)
@@ -81,9 +85,17 @@ class Placeholders:
 
 _PLAIN = Placeholders(_Args._fields)
 _LOGGED = Placeholders(_Args._fields, _LogArgs._fields)
+# Text and hybrid searches (never logged): the query's text too; a text search has no vector.
+_TEXT = Placeholders(("query", "collection"))
+_HYBRID = Placeholders(_Args._fields, ("query",))
+MODES = ("vector", "text", "hybrid")
 
 
-def _placeholders(log: bool) -> Placeholders:
+def _placeholders(log: bool, mode: str = "vector") -> Placeholders:
+    if mode == "text":
+        return _TEXT
+    if mode == "hybrid":
+        return _HYBRID
     return _LOGGED if log else _PLAIN
 
 
@@ -111,6 +123,7 @@ class SearchRequest(NamedTuple):
     where: str  # filter and session conditions, numbered after the placeholders
     filter_args: list[Any]
     filtered: bool
+    mode: str = "vector"  # "vector", "text" (full-text only) or "hybrid" (both, fused by RRF)
 
 
 def prepare(
@@ -124,19 +137,23 @@ def prepare(
     ef_search: int | None,
     exact: bool,
     log: bool | None,
+    mode: str = "vector",
 ) -> SearchRequest:
     """Validate a search's arguments and compile its filter (raises before any work).
 
-    ``ef_search`` and ``log`` left None take the store's.
+    ``ef_search`` and ``log`` left None take the store's. Text and hybrid searches do not write
+    the access log (its rows carry a cosine similarity and a vector rank).
     """
+    mode = _check_mode(mode, log, min_similarity)
     log = defaults.access_log if log is None else bool(log)
+    log = log and mode == "vector"
     collection = inp.check_collection(collection)
     k = inp.check_int(k, "k", 1, MAX_K)
     ef = defaults.ef_search if ef_search is None else ef_search
     ef = inp.check_int(ef, "ef_search", 1, MAX_EF_SEARCH)
     session_id = inp.check_link(session_id, "session_id")
     threshold = inp.check_similarity(min_similarity)
-    params = Params(start=_placeholders(log).next)
+    params = Params(start=_placeholders(log, mode).next)
     where = [compile_filter(filter, params)]
     if session_id is not None:
         where.append(f"e.session_id = {params.add(session_id)}")
@@ -153,7 +170,23 @@ def prepare(
         where=" AND ".join(where),
         filter_args=params.values,
         filtered=filter is not None or session_id is not None,
+        mode=mode,
     )
+
+
+def _check_mode(mode: object, log: bool | None, min_similarity: object) -> str:
+    if not isinstance(mode, str) or mode not in MODES:
+        raise InvalidInputError(f"mode must be one of {', '.join(map(repr, MODES))}, got {mode!r}")
+    if mode != "vector" and log:
+        raise InvalidInputError(
+            f"log=True needs mode='vector': {mode} searches do not write the access log"
+        )
+    if mode == "text" and min_similarity is not None:
+        raise InvalidInputError(
+            "min_similarity compares cosine similarities, which a text search (no embedding) "
+            "does not have: use mode='hybrid', or drop min_similarity"
+        )
+    return mode
 
 
 # -- running it -------------------------------------------------------------------------------
@@ -180,35 +213,56 @@ async def run(
     keeps the query's text or hash, a vector's hash)."""
     log = _log_fields(request, query, vector) if request.log else None
     async with connect(read_only=log is None) as conn:
-        rows = await _rows(conn, request, vector, log)
+        rows = await _rows(conn, request, vector, log, query)
     return hits_from_rows(rows, request.collection, request.threshold)
 
 
 async def _rows(
-    conn: Any, request: SearchRequest, vector: Any, log: _LogFields | None
+    conn: Any, request: SearchRequest, vector: Any, log: _LogFields | None, query: str | None
 ) -> list[Any]:
     """The index search, re-run exactly when it found fewer than ``k`` rows."""
     if not request.exact:
-        rows = await _fetch(conn, request, vector, False, log)
-        if len(rows) >= request.k:
+        rows = await _fetch(conn, request, vector, False, log, query)
+        if len(rows) >= request.k or request.mode == "text":
             return rows
         # The index came back short (a filter too selective for the scan's limits, or a
         # small collection): the exact scan says how many matches really exist.
-    return await _fetch(conn, request, vector, True, log)
+    return await _fetch(conn, request, vector, True, log, query)
 
 
 async def _fetch(
-    conn: Any, request: SearchRequest, vector: Any, exact: bool, log: _LogFields | None
+    conn: Any,
+    request: SearchRequest,
+    vector: Any,
+    exact: bool,
+    log: _LogFields | None,
+    query: str | None,
 ) -> list[Any]:
-    text, args = statement(request, vector, exact, log)
+    text, args = statement(request, vector, exact, log, query)
+    if request.mode != "vector":
+        return await _fetch_text(conn, text, args, request.mode)  # in order already
     rows = await conn.fetch(text, *args)
     # Relaxed-order iterative scans return rows nearly, not strictly, by distance.
     return sorted(rows, key=distance_then_id)
 
 
-async def explain(connect: Connect, request: SearchRequest, vector: Any, analyze: bool) -> str:
-    """The plan of the statement a search would run first (index or exact as requested)."""
-    text, args = statement(request, vector, request.exact, None)
+async def _fetch_text(conn: Any, text: str, args: list[Any], mode: str) -> list[Any]:
+    try:
+        return list(await conn.fetch(text, *args))
+    except (asyncpg.UndefinedColumnError, asyncpg.UndefinedFunctionError) as exc:
+        failure = ConfigurationError(
+            f"mode={mode!r} needs the text search columns of migration 005 "
+            f"({type(exc).__name__}: {exc}): run `sam-db migrate` on this database"
+        )
+    raise failure
+
+
+async def explain(
+    connect: Connect, request: SearchRequest, vector: Any, analyze: bool, query: str | None = None
+) -> str:
+    """The plan of the statement a search would run first (index or exact as requested);
+    text and hybrid searches need the ``query`` text."""
+    text, args = statement(request, vector, request.exact, None, query)
     prefix = "EXPLAIN (ANALYZE, BUFFERS) " if analyze else "EXPLAIN "
     async with connect(read_only=True) as conn:
         rows = await conn.fetch(prefix + text, *args)
@@ -218,9 +272,17 @@ async def explain(connect: Connect, request: SearchRequest, vector: Any, analyze
 
 # -- the statement ----------------------------------------------------------------------------
 def statement(
-    request: SearchRequest, vector: Any, exact: bool, log: _LogFields | None
+    request: SearchRequest,
+    vector: Any,
+    exact: bool,
+    log: _LogFields | None,
+    query_text: str | None = None,
 ) -> tuple[str, list[Any]]:
-    """The statement of one run of a search (index or ``exact``) and its arguments."""
+    """The statement of one run of a search (index or ``exact``) and its arguments; text and
+    hybrid searches need ``query_text``."""
+    if request.mode == "text":
+        text_args = [query_text, request.collection, *request.filter_args]
+        return _text_only(request.schema.statements, request.where, request.k), text_args
     settings = choose_settings(
         exact=exact,
         ef_search=request.ef_search,
@@ -232,6 +294,10 @@ def statement(
     args: list[Any] = [*_Args(vector, request.collection, str(settings.ef_search))]
     if log is not None:
         args += _LogArgs(request.threshold, log.session_id, log.query_hash, log.query, exact)
+    if request.mode == "hybrid":
+        args.append(query_text)
+        args += request.filter_args
+        return _hybrid(request.schema.statements, request.where, settings, request.k), args
     args += request.filter_args
     return _text(request.schema.statements, request.where, settings, request.k), args
 
@@ -270,6 +336,33 @@ def _text(sql: Statements, where: str, settings: SearchSettings, k: int) -> str:
         # Every found row comes back (the caller needs their number); the client applies
         # the same min-similarity test, in the same float8 arithmetic, and ranks what it keeps.
         "SELECT * FROM found"
+    )
+
+
+def _text_only(sql: Statements, where: str, k: int) -> str:
+    """A text search: full-text matches ranked by ts_rank (see ``_text_search``)."""
+    p = _TEXT
+    tsquery = f"{sql.text_query}({p['query']}::text)"
+    match = f"e.collection_id = (SELECT c.id FROM {sql.collections} c WHERE c.name = " + (
+        f"{p['collection']}) AND {LIVE} AND {where}"
+    )
+    return "/* sam_db text search */ " + text_search(sql.entries, tsquery, match, _limit(k))
+
+
+def _hybrid(sql: Statements, where: str, settings: SearchSettings, k: int) -> str:
+    """A hybrid search: the vector search (index or exact, ``fusion_depth`` rows) and the text
+    search fused by RRF, in one statement (see ``_text_search``)."""
+    p = _HYBRID
+    depth = _limit(fusion_depth(k))
+    found = _found(sql, p, where, settings, depth)
+    tsquery = f"{sql.text_query}({p['query']}::text)"
+    match = f"e.collection_id = (SELECT c.id FROM {sql.collections} c WHERE c.name = " + (
+        f"{p['collection']}) AND {LIVE} AND {where}"
+    )
+    distance = f"e.embedding {sql.distance} {p['vector']}::{sql.vector}"
+    mode = "/* sam_db exact hybrid search */" if settings.exact else "/* sam_db hybrid search */"
+    return f"{mode} " + hybrid_search(
+        sql.entries, found, distance, tsquery, match, depth, _limit(k)
     )
 
 

@@ -66,6 +66,7 @@ class Statements:
     distance: str
     exact_distance: str
     search_vector: str
+    text_query: str  # memory_text_query (migration 005), for text and hybrid searches
 
     @classmethod
     def build(cls, table_schema: str, ext_schema: str) -> Statements:
@@ -78,6 +79,7 @@ class Statements:
             distance=f"OPERATOR({x}.<=>)",
             exact_distance=f"{x}.cosine_distance",
             search_vector=f"{s}.memory_search_vector",
+            text_query=f"{s}.memory_text_query",
         )
 
     # -- collections ------------------------------------------------------------------------

@@ -16,7 +16,7 @@ from typing import Any
 import asyncpg
 
 from .._redact import redact_dsn
-from ..errors import ConfigurationError, MemoryStoreError
+from ..errors import ConfigurationError, InvalidInputError, MemoryStoreError
 from . import _access_log, _collections, _entries, _write
 from . import _inputs as inp
 from ._checked import CheckedConnection
@@ -295,11 +295,16 @@ class MemoryStore:
         min_similarity: float | None = None,
         session_id: str | None = None,
         *,
+        mode: str = "vector",
         ef_search: int | None = None,
         exact: bool = False,
         log: bool | None = None,
     ) -> list[SearchHit]:
         """The ``k`` entries most similar to ``query`` (cosine), best first.
+
+        ``mode="text"`` ranks by PostgreSQL full-text search instead (no embedding call), and
+        ``mode="hybrid"`` fuses both rankings by Reciprocal Rank Fusion in one statement (see
+        docs/memory.md); both need migration 005.
 
         ``filter`` is a metadata filter (see docs/memory.md), ``session_id`` keeps entries of one
         session, ``min_similarity`` drops weaker hits. The HNSW index serves the search (with
@@ -310,8 +315,8 @@ class MemoryStore:
         inp.check_text(query, what="query")
         # Validate everything (filter included) before paying for an embedding call.
         args = (collection, k, filter, min_similarity, session_id, ef_search, exact, log)
-        request = prepare(self._opened(), self, *args)
-        vector = await self._embed_query(query, request)
+        request = prepare(self._opened(), self, *args, mode)
+        vector = None if request.mode == "text" else await self._embed_query(query, request)
         return await run(self._connect, request, vector, query)
 
     async def search_by_vector(
@@ -341,6 +346,7 @@ class MemoryStore:
         filter: Mapping[str, Any] | None = None,
         session_id: str | None = None,
         *,
+        mode: str = "vector",
         ef_search: int | None = None,
         exact: bool = False,
         analyze: bool = False,
@@ -349,18 +355,23 @@ class MemoryStore:
 
         For checking that the HNSW index serves your searches (look for
         ``memory_entries_embedding_hnsw_idx``); ``analyze=True`` runs it and adds timings.
+        Text and hybrid searches (``mode=``) need ``query`` as text.
         """
         dims = self._opened().dimensions
         if isinstance(query, str):
             inp.check_text(query, what="query")
-        request = prepare(
-            self._opened(), self, collection, k, filter, None, session_id, ef_search, exact, False
-        )
-        if isinstance(query, str):
+        args = (collection, k, filter, None, session_id, ef_search, exact, False, mode)
+        request = prepare(self._opened(), self, *args)
+        if request.mode != "vector" and not isinstance(query, str):
+            raise InvalidInputError(f"mode={mode!r} searches by text: pass the query as a str")
+        if request.mode == "text":
+            vector = None
+        elif isinstance(query, str):
             vector = await self._embed_query(query, request)
         else:
             vector = pack_vector(query, dims, what="query vector")
-        return await explain(self._connect, request, vector, analyze)
+        text = query if isinstance(query, str) else None
+        return await explain(self._connect, request, vector, analyze, text)
 
     async def _embed_query(self, query: str, request: SearchRequest) -> Any:
         return (await embed_texts(self.embedder, [query], request.schema.dimensions))[0]

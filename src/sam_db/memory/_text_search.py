@@ -1,0 +1,106 @@
+"""Statement text for text and hybrid searches: full-text search over ``content``, and its fusion
+with the vector ranking by Reciprocal Rank Fusion, in one statement.
+
+Migration 005 gives every entry a ``content_tsv`` (GIN-indexed) and the functions that build it
+and the query (``memory_text_document``, ``memory_text_query``); docs/memory.md explains the design.
+The choices made here, measured by bench/retrieval_eval.py:
+
+- *OR, not AND*: a query matches entries holding any of its lexemes (stop words dropped), so the
+  ordinary words of "how do I use raw_decode?" cannot make it match nothing; ranking sorts out
+  which matches are best.
+- *Weights*: identifier terms are stored with weight A, ordinary lexemes with D; ``ts_rank``'s
+  default weights (D 0.1 ... A 1.0) make one identifier match count as much as ten word matches.
+  The rank is divided by 1 + log(document length) (normalization 1), so a long module docstring
+  that mentions every word once does not outrank the passage about the query.
+- *Fusion*: each leg ranks its best ``depth`` candidates; an entry's score is the sum over legs of
+  ``1 / (RRF_K + rank)``. RRF_K = 60 is the constant of the original RRF paper (Cormack, Clarke
+  and Buettcher, 2009): it flattens the head of each ranking, so an entry both legs found beats
+  one ranked first by a single leg.
+
+Both legs apply the same collection, expiry, filter and session conditions (``match``). The vector
+leg is the store's own index search (its HNSW scan, iterative scans and planner settings
+unchanged), limited to ``depth`` rows.
+"""
+
+# ruff: noqa: S608 -- SQL here is built from quote_ident()-quoted names and placeholders only
+from __future__ import annotations
+
+from ._sql import ENTRY_COLUMNS
+
+# The RRF constant (see the module docstring).
+RRF_K = 60
+# Candidates each leg contributes to the fusion: at least k, and enough that an entry ranked
+# moderately by both legs can win.
+MIN_FUSION_DEPTH = 40
+MAX_FUSION_DEPTH = 1000
+# ts_rank normalization: divide by 1 + the logarithm of the document length.
+RANK_NORMALIZATION = 1
+
+
+def fusion_depth(k: int) -> int:
+    """Candidates per leg for a hybrid search of ``k`` hits."""
+    return min(MAX_FUSION_DEPTH, max(k, MIN_FUSION_DEPTH))
+
+
+def text_rank_expr(tsquery: str) -> str:
+    """The text leg's score of an entry ``e`` for the tsquery expression ``tsquery``."""
+    return f"ts_rank(e.content_tsv, {tsquery}, {RANK_NORMALIZATION})"
+
+
+def text_candidates(entries: str, tsquery: str, match: str, limit: str) -> str:
+    """The ids of the ``limit`` best text matches with their rank (1 = best), as ``text_rank``.
+
+    ``match`` holds the collection, expiry, filter and session conditions over ``e``.
+    """
+    score = text_rank_expr(tsquery)
+    return (
+        "SELECT id, row_number() OVER (ORDER BY score DESC, id) AS text_rank FROM ("
+        f"SELECT e.id, {score} AS score FROM {entries} e "
+        f"WHERE e.content_tsv @@ {tsquery} AND {match} "
+        f"ORDER BY score DESC, e.id LIMIT {limit}) t"
+    )
+
+
+def text_search(entries: str, tsquery: str, match: str, limit: str) -> str:
+    """A text-only search: the ``limit`` best text matches as entry rows, best first.
+
+    Rows carry ENTRY_COLUMNS, then ``distance`` (NULL: no query vector), ``vector_rank`` (NULL)
+    and ``text_rank``.
+    """
+    return (
+        f"SELECT {ENTRY_COLUMNS}, NULL::float8 AS distance, NULL::bigint AS vector_rank, "
+        f"t.text_rank FROM ({text_candidates(entries, tsquery, match, limit)}) t "
+        f"JOIN {entries} e ON e.id = t.id ORDER BY t.text_rank"
+    )
+
+
+def vector_candidates(found: str) -> str:
+    """Ranks the rows of the store's vector search ``found`` (which selects ``id`` and
+    ``distance``) as ``vector_rank`` (1 = nearest)."""
+    return f"SELECT id, row_number() OVER (ORDER BY distance, id) AS vector_rank FROM ({found}) v"
+
+
+def hybrid_search(
+    entries: str, found: str, distance: str, tsquery: str, match: str, depth: str, limit: str
+) -> str:
+    """Both legs fused by RRF: the ``limit`` best entry rows, best first.
+
+    ``found`` is the vector leg (the store's index or exact search, ``depth`` rows); ``distance``
+    the cosine distance expression of ``e`` to the query vector, computed for the returned rows
+    only. Rows carry ENTRY_COLUMNS, then ``distance``, ``vector_rank`` and ``text_rank`` (NULL
+    when that leg did not find the entry).
+    """
+    fused = (
+        "SELECT COALESCE(v.id, t.id) AS id, v.vector_rank, t.text_rank, "
+        f"COALESCE(1.0 / ({RRF_K} + v.vector_rank), 0) "
+        f"+ COALESCE(1.0 / ({RRF_K} + t.text_rank), 0) AS score "
+        "FROM v FULL JOIN t ON v.id = t.id "
+        f"ORDER BY score DESC, id LIMIT {limit}"
+    )
+    return (
+        f"WITH v AS MATERIALIZED ({vector_candidates(found)}), "
+        f"t AS MATERIALIZED ({text_candidates(entries, tsquery, match, depth)}), "
+        f"f AS ({fused}) "
+        f"SELECT {ENTRY_COLUMNS}, {distance} AS distance, f.vector_rank, f.text_rank "
+        f"FROM f JOIN {entries} e ON e.id = f.id ORDER BY f.score DESC, f.id"
+    )

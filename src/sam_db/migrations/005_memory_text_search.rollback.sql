@@ -1,0 +1,8 @@
+-- Undo 005. Entries keep their text, metadata and embeddings; their keys are discarded.
+ALTER TABLE memory_entries
+    DROP CONSTRAINT memory_entries_collection_key_key,
+    DROP COLUMN key,
+    DROP COLUMN content_tsv;
+DROP FUNCTION memory_text_query(text);
+DROP FUNCTION memory_text_document(text);
+DROP FUNCTION memory_text_terms(text);
