@@ -30,7 +30,7 @@ def test_status_prints_a_table_of_pending_migrations(
     assert code == 0
     assert out.splitlines()[0].split() == ["VERSION", "NAME", "STATE", "APPLIED", "AT", "MS"]
     assert out.splitlines()[1].split() == ["001", "initial_schema", "pending"]
-    assert "4 pending" in out
+    assert "5 pending" in out
 
 
 def test_migrate_then_status_json(db_dsn: str, capsys: pytest.CaptureFixture[str]) -> None:
@@ -43,6 +43,7 @@ def test_migrate_then_status_json(db_dsn: str, capsys: pytest.CaptureFixture[str
         ("002", "applied"),
         ("003", "applied"),
         ("004", "applied"),
+        ("005", "applied"),
     ]
 
 
@@ -68,9 +69,9 @@ def test_status_check_passes_when_up_to_date(
 def test_status_check_fails_on_a_modified_file(
     db_dsn: str, tmp_path: Path, capsys: pytest.CaptureFixture[str]
 ) -> None:
-    src = write_migrations(tmp_path, {"005_x.sql": "CREATE TABLE x (id int);"})
+    src = write_migrations(tmp_path, {"006_x.sql": "CREATE TABLE x (id int);"})
     assert run(capsys, "migrate", "--dsn", db_dsn, "--source", str(src))[0] == 0
-    (src / "005_x.sql").write_text("CREATE TABLE x (id bigint);")
+    (src / "006_x.sql").write_text("CREATE TABLE x (id bigint);")
     code, out, _ = run(capsys, "status", "--dsn", db_dsn, "--source", str(src), "--check")
     assert code == EXIT_CHECK_FAILED and "modified" in out
 
@@ -87,7 +88,7 @@ def test_migrate_target_and_rollback_steps(db_dsn: str, capsys: pytest.CaptureFi
 
 def test_rollback_to_target(migrated_dsn: str, capsys: pytest.CaptureFixture[str]) -> None:
     code, out, _ = run(capsys, "rollback", "--dsn", migrated_dsn, "--target", "0")
-    assert code == 0 and out.count("rolled back") == 4
+    assert code == 0 and out.count("rolled back") == 5
 
 
 def test_dsn_comes_from_database_url(
@@ -95,19 +96,19 @@ def test_dsn_comes_from_database_url(
 ) -> None:
     monkeypatch.setenv("DATABASE_URL", db_dsn)
     code, out, err = run(capsys, "status")
-    assert code == 0 and "4 pending" in out and "embedded" not in err
+    assert code == 0 and "5 pending" in out and "embedded" not in err
 
 
 def test_repair_accepts_a_modified_file(
     db_dsn: str, tmp_path: Path, capsys: pytest.CaptureFixture[str]
 ) -> None:
-    src = write_migrations(tmp_path, {"005_x.sql": "CREATE TABLE x (id int);"})
+    src = write_migrations(tmp_path, {"006_x.sql": "CREATE TABLE x (id int);"})
     run(capsys, "migrate", "--dsn", db_dsn, "--source", str(src))
-    (src / "005_x.sql").write_text("-- documented\nCREATE TABLE x (id int);")
+    (src / "006_x.sql").write_text("-- documented\nCREATE TABLE x (id int);")
     code, _, err = run(capsys, "migrate", "--dsn", db_dsn, "--source", str(src))
-    assert code == EXIT_ERROR and "005_x.sql" in err and "sam-db repair 005" in err
-    code, out, _ = run(capsys, "repair", "--dsn", db_dsn, "--source", str(src), "005")
-    assert code == 0 and "005" in out
+    assert code == EXIT_ERROR and "006_x.sql" in err and "sam-db repair 006" in err
+    code, out, _ = run(capsys, "repair", "--dsn", db_dsn, "--source", str(src), "006")
+    assert code == 0 and "006" in out
     assert run(capsys, "status", "--dsn", db_dsn, "--source", str(src), "--check")[0] == 0
 
 
@@ -118,11 +119,11 @@ def test_new_creates_the_next_numbered_file_and_its_rollback(
     code, _, _ = run(capsys, "new", "add tags", "--dir", str(folder))
     assert code == 0
     assert sorted(p.name for p in folder.iterdir()) == [
-        "005_add_tags.rollback.sql",
-        "005_add_tags.sql",
+        "006_add_tags.rollback.sql",
+        "006_add_tags.sql",
     ]
     run(capsys, "new", "more", "--dir", str(folder))
-    assert (folder / "006_more.sql").exists()
+    assert (folder / "007_more.sql").exists()
 
 
 def test_new_rejects_a_name_that_cannot_be_a_file_name(
@@ -151,7 +152,7 @@ def test_seed_refuses_an_unmigrated_database(
 def test_schema_option(db_dsn: str, capsys: pytest.CaptureFixture[str]) -> None:
     assert run(capsys, "migrate", "--dsn", db_dsn, "--schema", "svc")[0] == 0
     code, out, _ = run(capsys, "status", "--dsn", db_dsn, "--schema", "svc", "--check")
-    assert code == 0 and "4 applied" in out
+    assert code == 0 and "5 applied" in out
 
 
 def test_errors_are_one_line_without_traceback(tmp_path: Path) -> None:
@@ -208,7 +209,7 @@ def test_embedded_default_when_no_dsn(workdir: Path) -> None:
         cwd=tmp_path,
         env=env,
     )
-    assert again.returncode == 0 and "4 applied" in again.stdout
+    assert again.returncode == 0 and "5 applied" in again.stdout
 
 
 def test_main_leaves_the_sam_db_logger_as_it_found_it(
