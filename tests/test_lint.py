@@ -58,6 +58,19 @@ def test_lint_flags_an_index_that_blocks_writes_on_an_existing_table(tmp_path: P
     assert "1 problem in 1 file" in out
 
 
+def test_lint_checks_the_configured_sources_by_default(tmp_path: Path) -> None:
+    (tmp_path / "pyproject.toml").write_text('[tool.sam_db]\nsources = ["db/migrations"]\n')
+    write_migrations(
+        tmp_path / "db" / "migrations",
+        {"100_rename.sql": "ALTER TABLE workflows RENAME COLUMN name TO title;\n"},
+    )
+    (tmp_path / "sub").mkdir()
+    code, out, _ = _sam_db(tmp_path / "sub", "lint")  # the project is found from a subfolder
+    assert code == 3
+    assert f"{tmp_path / 'db' / 'migrations' / '100_rename.sql'}:1:" in out
+    assert "renaming-column" in out and "1 problem in" in out
+
+
 def test_lint_allows_changes_to_a_table_created_in_the_same_file(tmp_path: Path) -> None:
     src = write_migrations(
         tmp_path / "m",
