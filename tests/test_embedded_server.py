@@ -144,6 +144,8 @@ def test_serve_is_used_by_other_commands_and_stops_cleanly(
         migrated = _sam_db(project / "src" / "svc", "migrate")  # a subfolder: same server
         assert migrated.returncode == 0, migrated.stderr
         assert _sam_db(project, "dsn").stdout.strip() == dsn
+        shown = _sam_db(project, "psql", "-At", "-c", "SELECT current_database()")
+        assert shown.stdout.strip() == "super_agent_monitor", shown.stderr
         # The command left; the server it joined keeps running for serve (and over TCP).
         assert asyncio.run(_current_database(tcp_dsn)) == "super_agent_monitor"
     finally:

@@ -23,11 +23,19 @@ def cmd_serve(args: argparse.Namespace) -> int:
     from .embedded import EmbeddedServer
 
     srv = EmbeddedServer(project(args).data_dir.resolve(), args.database)
-    srv.start()
+    # SIGTERM during the start (initdb can take seconds) stops like Ctrl-C: the server is left
+    # through the same clean-up, not killed with this process's registration still on it.
+    previous = signal.signal(signal.SIGTERM, _interrupt)
     try:
+        srv.start()
         return asyncio.run(_serve(srv, args.port))
     finally:
         srv.stop()
+        signal.signal(signal.SIGTERM, previous)
+
+
+def _interrupt(signum: int, frame: object) -> None:
+    raise KeyboardInterrupt
 
 
 async def _serve(srv: object, port: int | None) -> int:
