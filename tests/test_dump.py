@@ -79,7 +79,7 @@ def test_dump_check_fails_and_shows_what_differs(migrated_dsn: str, tmp_path: Pa
     out = tmp_path / "schema.sql"
     assert _sam_db("dump", "--dsn", migrated_dsn, "--out", str(out))[0] == 0
     src = write_migrations(
-        tmp_path / "m", {"005_note.sql": "ALTER TABLE sessions ADD COLUMN note text;"}
+        tmp_path / "m", {"900_note.sql": "ALTER TABLE sessions ADD COLUMN note text;"}
     )
     assert _sam_db("migrate", "--dsn", migrated_dsn, "--source", str(src))[0] == 0
     before = out.read_text()

@@ -21,6 +21,7 @@ from urllib.parse import parse_qs, urlsplit
 import pytest
 
 from sam_db import migrate
+from sam_db._sources import discover
 from sam_db.errors import ConfigurationError, DatabaseConnectionError, ServerNotReadyError
 
 LATE = 1.5  # seconds before the relay starts listening
@@ -138,7 +139,7 @@ def test_migrate_without_wait_fails_on_a_server_not_up_yet(db_dsn: str) -> None:
 async def test_migrate_api_waits_for_a_late_server(db_dsn: str) -> None:
     with late_server(db_dsn) as port:
         done = await migrate(_relay_dsn(db_dsn, port), wait=30)
-    assert [m.version for m in done] == ["001", "002", "003", "004", "005"]
+    assert [m.version for m in done] == [m.version for m in discover()]  # every bundled one
 
 
 async def test_migrate_api_wait_runs_out_with_a_typed_error() -> None:
