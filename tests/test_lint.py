@@ -182,3 +182,15 @@ def test_every_rule_the_shipped_configuration_turns_off_has_a_reason() -> None:
     accepted = re.findall(r'\[\[sam_db\.accepted\]\]\n(?:.+\n){2}reason = "(.+)"', text)
     assert len(accepted) == text.count("[[sam_db.accepted]]") > 0
     assert all(len(reason) > 20 for reason in accepted)
+
+
+def test_lint_without_squawk_says_which_extra_installs_it(
+    tmp_path: Path, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    import sysconfig
+
+    monkeypatch.setattr(sysconfig, "get_path", lambda name: str(tmp_path))
+    monkeypatch.setattr(sys, "executable", str(tmp_path / "python"))
+    monkeypatch.setenv("PATH", str(tmp_path))
+    with pytest.raises(ConfigurationError, match=r"pip install 'sam-db\[lint\]'"):
+        squawk_binary()
