@@ -17,6 +17,7 @@ __all__ = [
     "rollback",
     "repair",
     "plan",
+    "memory_dimensions_migration",
     "Migration",
     "MigrationStatus",
     "MigrationPlan",
@@ -40,6 +41,7 @@ _LAZY = {
     "rollback": "sam_db._api",
     "repair": "sam_db._api",
     "plan": "sam_db._api",
+    "memory_dimensions_migration": "sam_db._dimensions",
     "Migration": "sam_db._models",
     "MigrationStatus": "sam_db._models",
     "MigrationPlan": "sam_db._models",
@@ -63,6 +65,7 @@ if TYPE_CHECKING:
     from . import embedded, errors
     from ._api import migrate, plan, repair, rollback, status
     from ._config import config
+    from ._dimensions import memory_dimensions_migration
     from ._models import Migration, MigrationPlan, MigrationStatus, PlannedMigration
     from .memory import (
         Collection,

@@ -112,7 +112,12 @@ def cmd_repair(args: argparse.Namespace) -> int:
 def cmd_new(args: argparse.Namespace) -> int:
     """Write into ``--dir``, else the first configured source folder, else ``<root>/migrations``."""
     from ._scaffold import new_migration
+    from .errors import ConfigurationError
 
+    if args.name is None or getattr(args, "half", False):
+        raise ConfigurationError(
+            "sam-db new takes a NAME (e.g. add_tags), or --memory-dimensions N [--half]"
+        )
     p = project(args)
     sources = p.value("sources")
     folder = Path(args.dir) if args.dir else (sources[0] if sources else p.root / "migrations")

@@ -137,7 +137,16 @@ def _parser() -> argparse.ArgumentParser:
     n = sub.add_parser(
         "new", parents=[common], help="create the next numbered migration and its rollback"
     )
-    n.add_argument("name", help="what it does, e.g. add_tags")
+    n.add_argument("name", nargs="?", help="what it does, e.g. add_tags")
+    n.add_argument(
+        "--memory-dimensions",
+        type=int,
+        metavar="N",
+        help="write a migration that makes memory_entries.embedding vector(N) (N <= 2000)",
+    )
+    n.add_argument(
+        "--half", action="store_true", help="with --memory-dimensions: halfvec(N) (N <= 4000)"
+    )
     n.add_argument(
         "--dir", help="folder to write to (default: the first source folder, else ./migrations)"
     )
@@ -224,7 +233,11 @@ _COMMANDS: dict[str, Callable[[argparse.Namespace], int]] = {
     "status": cmd_status,
     "rollback": lambda args: _lazy("_rollback_preview", "cmd_rollback")(args),
     "repair": cmd_repair,
-    "new": cmd_new,
+    "new": lambda args: (
+        _lazy("_dimensions", "cmd_new_dimensions")(args)
+        if args.memory_dimensions is not None
+        else cmd_new(args)
+    ),
     "seed": cmd_seed,
     "wait": _cmd_wait,
     "lint": lambda args: _lazy("_lint", "cmd_lint")(args),
