@@ -38,6 +38,7 @@ def _values() -> dict[str, object]:
         "created_at": now,
         "updated_at": now + timedelta(seconds=1),
         "expires_at": now + timedelta(hours=1),
+        "key": "doc-17",
     }
 
 

@@ -18,6 +18,7 @@ class MemoryEntry(_Frozen):
 
     ``metadata`` is the dict that went in (JSON round-trip: key order may differ). ``expires_at``
     is ``None`` for entries that never expire. The embedding is not carried (6 KiB at 1536-d).
+    ``key`` is the caller's stable id of the entry (unique per collection), None when it has none.
     """
 
     id: uuid.UUID
@@ -30,6 +31,7 @@ class MemoryEntry(_Frozen):
     created_at: datetime
     updated_at: datetime
     expires_at: datetime | None = None
+    key: str | None = None
 
 
 class SearchHit(_Frozen):

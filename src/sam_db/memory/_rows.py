@@ -48,6 +48,7 @@ def entry_from_row(row: Any, collection: str) -> MemoryEntry:
         created_at,
         updated_at,
         expires_at,
+        key,
     ) = row[:_ENTRY_WIDTH]  # the row may have more columns after ENTRY_COLUMNS
     values = {
         "id": id_,
@@ -60,6 +61,7 @@ def entry_from_row(row: Any, collection: str) -> MemoryEntry:
         "created_at": created_at,
         "updated_at": updated_at,
         "expires_at": expires_at,
+        "key": key,
     }
     return _instance(MemoryEntry, values, _ENTRY_FIELDS_SET)
 

@@ -69,7 +69,7 @@ async def discover(conn: Any, schema: str | None, dims: int, embedder: object) -
     if ext is None:
         raise ExtensionMissingError.for_store()
     dimensions = _column_size(found["embedding_type"], dims, embedder)
-    statements = Statements.build(found["table_schema"], ext["ext_schema"])
+    statements = Statements.build(found["table_schema"], ext["ext_schema"], keys=found["has_keys"])
     if not found["has_search_helper"]:
         raise MemoryStoreError.not_made_by_sam_db(statements.search_vector)
     return StoreSchema(

@@ -17,8 +17,10 @@ from .._pgvector import EXTENSION_SQL
 # Columns of an entry as the store reads them; metadata as text (no jsonb codec needed).
 ENTRY_COLUMNS = (
     "e.id, e.content, e.metadata::text AS metadata, e.session_id, e.workflow_id, "
-    "e.embedding_model, e.created_at, e.updated_at, e.expires_at"
+    "e.embedding_model, e.created_at, e.updated_at, e.expires_at, e.key"
 )
+# A database at migration 004 has no `key` column: its statements read NULL in its place.
+ENTRY_COLUMNS_WITHOUT_KEY = ENTRY_COLUMNS.removesuffix("e.key") + "NULL::text AS key"
 # Their names, in the same order: statements that read entries select ENTRY_COLUMNS first, and
 # _rows.entry_from_row unpacks a row's leading values in this order.
 ENTRY_FIELDS = (
@@ -31,6 +33,7 @@ ENTRY_FIELDS = (
     "created_at",
     "updated_at",
     "expires_at",
+    "key",
 )
 LIVE = "(e.expires_at IS NULL OR e.expires_at > now())"
 
@@ -38,7 +41,9 @@ DISCOVER_TABLE = """
 SELECT n.nspname AS table_schema, format_type(a.atttypid, a.atttypmod) AS embedding_type,
        EXISTS (SELECT 1 FROM pg_catalog.pg_proc p
                WHERE p.pronamespace = n.oid AND p.proname = 'memory_search_vector'
-                 AND p.proargtypes = ARRAY[a.atttypid]::pg_catalog.oidvector) AS has_search_helper
+                 AND p.proargtypes = ARRAY[a.atttypid]::pg_catalog.oidvector) AS has_search_helper,
+       EXISTS (SELECT 1 FROM pg_catalog.pg_attribute k
+               WHERE k.attrelid = c.oid AND k.attname = 'key' AND NOT k.attisdropped) AS has_keys
 FROM pg_catalog.pg_class c
 JOIN pg_catalog.pg_namespace n ON n.oid = c.relnamespace
 JOIN pg_catalog.pg_attribute a ON a.attrelid = c.oid AND a.attname = 'embedding'
@@ -67,9 +72,10 @@ class Statements:
     exact_distance: str
     search_vector: str
     text_query: str  # memory_text_query (migration 005), for text and hybrid searches
+    keys: bool = True  # memory_entries has migration 005's `key` column
 
     @classmethod
-    def build(cls, table_schema: str, ext_schema: str) -> Statements:
+    def build(cls, table_schema: str, ext_schema: str, *, keys: bool = True) -> Statements:
         s, x = quote_ident(table_schema), quote_ident(ext_schema)
         return cls(
             entries=f"{s}.memory_entries",
@@ -80,7 +86,13 @@ class Statements:
             exact_distance=f"{x}.cosine_distance",
             search_vector=f"{s}.memory_search_vector",
             text_query=f"{s}.memory_text_query",
+            keys=keys,
         )
+
+    @property
+    def entry_columns(self) -> str:
+        """ENTRY_COLUMNS, with NULL for ``key`` on a database without migration 005."""
+        return ENTRY_COLUMNS if self.keys else ENTRY_COLUMNS_WITHOUT_KEY
 
     # -- collections ------------------------------------------------------------------------
     @property
@@ -134,7 +146,7 @@ class Statements:
     @property
     def existing_by_hash(self) -> str:
         return (
-            f"SELECT {ENTRY_COLUMNS}, e.content_hash, NOT {LIVE} AS expired "
+            f"SELECT {self.entry_columns}, e.content_hash, NOT {LIVE} AS expired "
             f"FROM {self.entries} e "
             "WHERE e.collection_id = $1 AND e.content_hash = ANY($2::bytea[])"
         )
@@ -146,7 +158,7 @@ class Statements:
             "workflow_id = $4, expires_at = $5, updated_at = now() "
             "FROM unnest($1::uuid[], $2::text[]) AS u(id, metadata) "
             "WHERE e.id = u.id AND e.expires_at <= now() "
-            f"RETURNING {ENTRY_COLUMNS}, e.content_hash"
+            f"RETURNING {self.entry_columns}, e.content_hash"
         )
 
     @property
@@ -161,13 +173,13 @@ class Statements:
             f"FROM unnest($2::text[], $3::bytea[], $4::{self.vector}[], $9::text[]) "
             "AS u(content, hash, embedding, metadata) "
             "ON CONFLICT (collection_id, content_hash) DO NOTHING "
-            f"RETURNING {ENTRY_COLUMNS}, e.content_hash"
+            f"RETURNING {self.entry_columns}, e.content_hash"
         )
 
     @property
     def get(self) -> str:
         return (
-            f"SELECT {ENTRY_COLUMNS}, c.name AS collection FROM {self.entries} e "
+            f"SELECT {self.entry_columns}, c.name AS collection FROM {self.entries} e "
             f"JOIN {self.collections} c ON c.id = e.collection_id WHERE e.id = $1 AND {LIVE}"
         )
 
@@ -180,7 +192,7 @@ class Statements:
             f"embedding_model = CASE WHEN $4::{self.vector} IS NULL "
             "THEN e.embedding_model ELSE $5 END, "
             "metadata = COALESCE($6::jsonb, e.metadata), updated_at = now() "
-            f"WHERE e.id = $1 AND {LIVE} RETURNING {ENTRY_COLUMNS}"
+            f"WHERE e.id = $1 AND {LIVE} RETURNING {self.entry_columns}"
         )
 
     @property
@@ -217,7 +229,7 @@ class Statements:
     @property
     def most_accessed(self) -> str:
         return (
-            f"SELECT {ENTRY_COLUMNS}, c.name AS collection, count(*) AS access_count, "
+            f"SELECT {self.entry_columns}, c.name AS collection, count(*) AS access_count, "
             "max(l.accessed_at) AS last_accessed_at, avg(l.similarity)::float8 AS mean_similarity "
             f"FROM {self.access_log} l JOIN {self.entries} e ON e.id = l.entry_id "
             f"JOIN {self.collections} c ON c.id = l.collection_id "
