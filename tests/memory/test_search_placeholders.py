@@ -10,7 +10,8 @@ from typing import Any
 import pytest
 
 from sam_db.memory._schema import StoreSchema
-from sam_db.memory._search import _LogFields, prepare, statement
+from sam_db.memory._search import prepare
+from sam_db.memory._search_statement import LogFields, statement
 from sam_db.memory._sql import Statements
 
 SCHEMA = StoreSchema(
@@ -44,7 +45,7 @@ def test_every_placeholder_has_its_argument_and_every_argument_its_placeholder(
     log: bool, exact: bool, session_id: str | None, filter: dict[str, Any] | None
 ) -> None:
     request = prepare(SCHEMA, Defaults(), "c", 10, filter, 0.5, session_id, None, exact, log)
-    fields = _LogFields(session_id, "query", b"hash") if log else None
+    fields = LogFields(session_id, "query", b"hash") if log else None
     text, args = statement(request, [1.0, 0.0, 0.0], exact, fields)
     assert _numbers(text) == set(range(1, len(args) + 1))
     assert args[:3] == [[1.0, 0.0, 0.0], "c", "40"]
