@@ -36,7 +36,7 @@ def utf8_token_bound(text: str) -> int:
     """An upper bound of a text's token count for byte-level BPE tokenizers: its UTF-8 bytes.
 
     Every token of OpenAI's tokenizers covers at least one byte, so this never under-counts;
-    it over-counts English about 4x, which only makes requests smaller than they could be.
+    it over-counts English text, which only makes requests smaller than they could be.
     """
     return len(text.encode("utf-8"))
 

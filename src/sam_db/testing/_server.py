@@ -10,7 +10,7 @@ it (under its own file lock), so the first worker starts it and the last one to 
 deletes its data. A server is started with durability off: it is thrown away.
 
 Its data lives in RAM (``/dev/shm``) where the machine has it: even with fsync off, ``CREATE
-DATABASE … TEMPLATE`` on a virtual disk took ~72 ms here against ~10 ms on tmpfs. Set
+DATABASE … TEMPLATE`` (a file copy) is much slower on a virtual disk than on tmpfs. Set
 ``SAM_DB_TEST_RAMDIR`` to another directory, or to an empty string to keep the data on disk.
 """
 
@@ -77,7 +77,6 @@ class EmbeddedServer:
 
     handle: Any
     dsn: str
-    datadir: Path
 
     def stop(self) -> None:
         """Drop this process's claim; the last process using the server stops it and deletes it."""
@@ -101,7 +100,7 @@ async def apply_non_durable(dsn: str) -> None:
 def start_server(datadir: Path) -> EmbeddedServer:
     """Start (or join, under xdist) the embedded server in ``datadir``; deleted when released."""
     handle = start_embedded(datadir, cleanup="delete")
-    return EmbeddedServer(handle=handle, dsn=embedded_dsn(handle), datadir=datadir)
+    return EmbeddedServer(handle=handle, dsn=embedded_dsn(handle))
 
 
 @contextmanager

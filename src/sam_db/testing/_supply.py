@@ -34,7 +34,7 @@ class Supply:
         self._prefetch = prefetch
         # ``serial``: creating and destroying take turns instead of overlapping. For schemas: a
         # migration run next to the previous schema's DROP ... CASCADE fights it for catalog
-        # locks and cores, and both finish later than one after the other (measured: +27 %).
+        # locks and cores, and both finish later than one after the other.
         self._turns = asyncio.Lock() if serial else None
         self._next: asyncio.Task[str] | None = None
         self._pending: set[asyncio.Task[None]] = set()

@@ -364,8 +364,8 @@ async def _close_with_loop(conn: asyncpg.Connection) -> None:
     try:
         await asyncio.Event().wait()
     finally:
-        # terminate(), not close(): no goodbye round trip while the loop shuts down (~1 ms per
-        # test with function-scoped loops); the transaction was rolled back, nothing is lost.
+        # terminate(), not close(): no goodbye round trip while the loop shuts down (one per test
+        # with function-scoped loops); the transaction was rolled back, nothing is lost.
         conn.terminate()
 
 
