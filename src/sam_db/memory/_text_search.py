@@ -50,8 +50,11 @@ def text_rank_expr(tsquery: str) -> str:
 def text_candidates(entries: str, tsquery: str, match: str, limit: str) -> str:
     """The ids of the ``limit`` best text matches with their rank (1 = best), as ``text_rank``.
 
-    ``match`` holds the collection, expiry, filter and session conditions over ``e``.
+    ``match`` holds the collection, expiry, filter and session conditions over ``e``. The tsquery
+    is built once, in an InitPlan: a function of a bind parameter in a generic plan is otherwise
+    evaluated for every row.
     """
+    tsquery = f"(SELECT {tsquery})"
     score = text_rank_expr(tsquery)
     return (
         "SELECT id, row_number() OVER (ORDER BY score DESC, id) AS text_rank FROM ("
