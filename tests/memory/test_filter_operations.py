@@ -140,6 +140,7 @@ async def test_delete_where_also_deletes_expired_matching_entries(store: MemoryS
 
 async def test_delete_where_needs_a_filter_unless_all(store: MemoryStore) -> None:
     await _load(store, 3)
+    empty: dict[str, object] | None
     for empty in (None, {}):
         with pytest.raises(InvalidInputError, match="all=True"):
             await store.delete_where(filter=empty)
