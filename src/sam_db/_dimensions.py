@@ -133,9 +133,18 @@ def _header(stem: str, target: EmbeddingType, previous: EmbeddingType, command: 
 
 def _change(target: EmbeddingType, previous: EmbeddingType) -> str:
     """The statements that turn a ``previous`` column into a ``target`` one."""
-    steps = [_guard(target, previous), f"DROP INDEX {_INDEX};\n"]
+    steps = [
+        _guard(target, previous),
+        "-- The index cannot serve the new type; the ALTER below locks the table anyway.\n"
+        "-- squawk-ignore require-concurrent-index-deletion\n"
+        f"DROP INDEX {_INDEX};\n",
+    ]
     if target.kind != previous.kind:
-        steps.append(f"DROP FUNCTION memory_search_vector({previous.kind});\n")
+        steps.append(
+            "-- Replaced below by the same function for the new type (MemoryStore's only caller).\n"
+            "-- squawk-ignore ban-drop-function\n"
+            f"DROP FUNCTION memory_search_vector({previous.kind});\n"
+        )
     steps.append(
         "-- The table is rewritten under ACCESS EXCLUSIVE in any case: the index build below\n"
         "-- blocks nobody more, and CONCURRENTLY cannot run in a transaction.\n"

@@ -52,12 +52,17 @@ class DimensionMismatchError(MemoryStoreError, ValueError):
         self.actual = actual
 
     @classmethod
-    def embedder_vs_column(cls, embedder: object, dims: int, column: int) -> DimensionMismatchError:
-        """``embedder`` makes ``dims``-dimensional vectors; the column is ``vector(column)``."""
+    def embedder_vs_column(
+        cls, embedder: object, dims: int, column: int, kind: str = "vector"
+    ) -> DimensionMismatchError:
+        """``embedder`` makes ``dims``-dimensional vectors; the column is ``kind(column)``."""
+        half = " --half" if kind == "halfvec" or dims > 2000 else ""
         return cls(
             f"embedder {embedder!r} makes {dims}-dimensional vectors but "
-            f"memory_entries.embedding is vector({column}): use an embedder with "
-            f"dimensions={column} or migrate the column to vector({dims})",
+            f"memory_entries.embedding is {kind}({column}): use an embedder with "
+            f"dimensions={column}, or write a migration to {dims} dimensions with "
+            f"`sam-db new --memory-dimensions {dims}{half}` (entries of {column} dimensions "
+            "must be embedded again: docs/memory.md, 'Embedding size')",
             expected=column,
             actual=dims,
         )

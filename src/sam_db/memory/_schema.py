@@ -21,7 +21,8 @@ from ..errors import (
 from ._inputs import check_link
 from ._sql import DISCOVER_EXTENSION, DISCOVER_TABLE, VECTOR_AVAILABLE, Statements
 
-_COLUMN_TYPE = re.compile(r"vector\((\d+)\)$")
+# format_type's text: the type, qualified when pgvector's schema is not on the search_path.
+_COLUMN_TYPE = re.compile(r"(?:^|\.)(vector|halfvec)\((\d+)\)$")
 
 
 @dataclass(frozen=True)
@@ -32,6 +33,7 @@ class StoreSchema:
     dimensions: int  # the size of the memory_entries.embedding column
     iterative_scans: bool  # pgvector 0.8+: hnsw.iterative_scan exists
     extension_schema: str  # where pgvector's type and operators live (its codec needs it)
+    half: bool = False  # the column is halfvec(n) (sam-db new --memory-dimensions N --half)
 
 
 def embedder_dimensions(embedder: Any) -> int:
@@ -68,8 +70,10 @@ async def discover(conn: Any, schema: str | None, dims: int, embedder: object) -
         raise MemoryStoreError.tables_missing(where)
     if ext is None:
         raise ExtensionMissingError.for_store()
-    dimensions = _column_size(found["embedding_type"], dims, embedder)
-    statements = Statements.build(found["table_schema"], ext["ext_schema"], keys=found["has_keys"])
+    kind, dimensions = _column_type(found["embedding_type"], dims, embedder)
+    statements = Statements.build(
+        found["table_schema"], ext["ext_schema"], keys=found["has_keys"], vector_type=kind
+    )
     if not found["has_search_helper"]:
         raise MemoryStoreError.not_made_by_sam_db(statements.search_vector)
     return StoreSchema(
@@ -77,20 +81,22 @@ async def discover(conn: Any, schema: str | None, dims: int, embedder: object) -
         dimensions=dimensions,
         iterative_scans=parse_version(ext["extversion"]) >= (0, 8),
         extension_schema=ext["ext_schema"],
+        half=kind == "halfvec",
     )
 
 
-def _column_size(column_type: str, dims: int, embedder: object) -> int:
-    """The size of a ``vector(n)`` column, which must be ``dims``, the embedder's."""
+def _column_type(column_type: str, dims: int, embedder: object) -> tuple[str, int]:
+    """The type (``vector`` or ``halfvec``) and size of the embedding column, whose size must be
+    ``dims``, the embedder's."""
     match = _COLUMN_TYPE.search(column_type)
     if match is None:
         raise MemoryStoreError(
-            f"memory_entries.embedding has type {column_type}, expected vector(n)"
+            f"memory_entries.embedding has type {column_type}, expected vector(n) or halfvec(n)"
         )
-    size = int(match.group(1))
+    kind, size = match.group(1), int(match.group(2))
     if size != dims:
-        raise DimensionMismatchError.embedder_vs_column(embedder, dims, size)
-    return size
+        raise DimensionMismatchError.embedder_vs_column(embedder, dims, size, kind)
+    return kind, size
 
 
 def parse_version(text: str) -> tuple[int, ...]:

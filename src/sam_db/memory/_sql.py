@@ -75,13 +75,19 @@ class Statements:
     keys: bool = True  # memory_entries has migration 005's `key` column
 
     @classmethod
-    def build(cls, table_schema: str, ext_schema: str, *, keys: bool = True) -> Statements:
+    def build(
+        cls, table_schema: str, ext_schema: str, *, keys: bool = True, vector_type: str = "vector"
+    ) -> Statements:
+        """``vector_type``: the embedding column's type, ``vector`` or ``halfvec`` (what
+        parameters are cast to)."""
+        if vector_type not in ("vector", "halfvec"):
+            raise ValueError(f"vector_type must be 'vector' or 'halfvec', got {vector_type!r}")
         s, x = quote_ident(table_schema), quote_ident(ext_schema)
         return cls(
             entries=f"{s}.memory_entries",
             collections=f"{s}.memory_collections",
             access_log=f"{s}.memory_access_log",
-            vector=f"{x}.vector",
+            vector=f"{x}.{vector_type}",
             distance=f"OPERATOR({x}.<=>)",
             exact_distance=f"{x}.cosine_distance",
             search_vector=f"{s}.memory_search_vector",

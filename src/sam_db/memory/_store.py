@@ -17,12 +17,13 @@ import asyncpg
 
 from .._redact import redact_dsn
 from ..errors import ConfigurationError, InvalidInputError, MemoryStoreError
-from . import _access_log, _collections, _entries, _keys, _selection, _write
+from . import _access_log, _collections, _entries, _write
 from . import _inputs as inp
 from ._checked import CheckedConnection
 from ._connections import Connections
 from ._embedder import Embedder
 from ._models import AccessLogRecord, AccessStat, Collection, MemoryEntry, SearchHit
+from ._query_cache import QueryCache
 from ._scan import MAX_EF_SEARCH
 from ._schema import StoreSchema, discover, embedder_dimensions
 from ._search import SearchRequest, explain, prepare, run
@@ -56,6 +57,7 @@ class MemoryStore:
         batch_size: int = 256,
         write_concurrency: int = 4,
         max_connections: int = 8,
+        query_cache_size: int = 0,
     ) -> None:
         if isinstance(dsn_or_pool, str):
             self._dsn: str | None = dsn_or_pool
@@ -75,6 +77,9 @@ class MemoryStore:
         self.batch_size = inp.check_int(batch_size, "batch_size", 1, 100_000)
         self.write_concurrency = inp.check_int(write_concurrency, "write_concurrency", 1, 64)
         self._max_connections = inp.check_int(max_connections, "max_connections", 1, 1000)
+        # The last query_cache_size query vectors (0: none), so a repeated query skips the
+        # embedding call (see _query_cache).
+        self._query_cache: QueryCache[Any] = QueryCache(query_cache_size)
         self._owns_pool = self._pool is None
         self._found: StoreSchema | None = None  # what open() found; None when closed
         self._iterative_scans = False  # the last open()'s finding, kept after close()
@@ -193,18 +198,12 @@ class MemoryStore:
         *,
         ttl: timedelta | None = None,
         expires_at: datetime | None = None,
-        key: str | None = None,
     ) -> MemoryEntry:
         """Remember ``text`` in ``collection`` (created on first use); returns the stored entry.
 
         Content already stored in the collection is not embedded again: its entry is returned
         unchanged (an expired one is renewed with this call's metadata, links and expiry).
-        With ``key`` (your stable id, unique per collection) it is an upsert: that key's entry
-        gets this text, metadata, links and expiry, re-embedded only when the text changed.
         """
-        if key is not None:
-            args = (text, key, collection, metadata, session_id, workflow_id)
-            return await _keys.add(self._write_context, *args, ttl=ttl, expires_at=expires_at)
         return await _write.add(
             self._write_context,
             text,
@@ -227,7 +226,6 @@ class MemoryStore:
         ttl: timedelta | None = None,
         expires_at: datetime | None = None,
         batch_size: int | None = None,
-        keys: Sequence[str] | None = None,
     ) -> list[MemoryEntry]:
         """Remember many texts; returns one entry per input text, in input order.
 
@@ -241,22 +239,7 @@ class MemoryStore:
         whose COMMIT was not sent and waits for those under way before the cancellation goes on:
         nothing is written afterwards. Calling it again with the same texts completes the job
         (stored texts are neither embedded nor written again).
-
-        ``keys`` (one per text, no repeats) makes it an upsert per key, as ``add(key=)`` is.
         """
-        if keys is not None:
-            return await _keys.add_many(
-                self._write_context,
-                texts,
-                keys,
-                collection,
-                metadata,
-                session_id=session_id,
-                workflow_id=workflow_id,
-                ttl=ttl,
-                expires_at=expires_at,
-                batch_size=batch_size,
-            )
         return await _write.add_many(
             self._write_context,
             texts,
@@ -298,10 +281,6 @@ class MemoryStore:
         """The entry with this id, or None when there is none or it has expired."""
         return await _entries.get(self._connect, self._opened().statements, entry_id)
 
-    async def get_by_key(self, key: str, collection: str = "default") -> MemoryEntry | None:
-        """The entry of ``collection`` with this key, or None (as :meth:`get`: none, expired)."""
-        return await _keys.get_by_key(self._connect, self._opened().statements, key, collection)
-
     async def delete(self, entry_id_or_ids: uuid.UUID | str | Sequence[uuid.UUID | str]) -> int:
         """Delete one entry or several; returns how many existed (their access log goes too)."""
         return await _entries.delete(self._connect, self._opened().statements, entry_id_or_ids)
@@ -310,44 +289,6 @@ class MemoryStore:
         """Delete expired entries (of one collection, or all) in SQL; returns how many."""
         sql = self._opened().statements
         return await _entries.purge_expired(self._connect, sql, collection)
-
-    # -- operations over a filter (the search's conditions; see _selection) -----------------
-    async def count(
-        self,
-        collection: str = "default",
-        filter: Mapping[str, Any] | None = None,
-        session_id: str | None = None,
-    ) -> int:
-        """How many live entries of ``collection`` match ``filter`` and ``session_id``."""
-        sql = self._opened().statements
-        return await _selection.count(self._connect, sql, collection, filter, session_id)
-
-    async def find(
-        self,
-        collection: str = "default",
-        filter: Mapping[str, Any] | None = None,
-        session_id: str | None = None,
-        *,
-        limit: int = 100,
-        after: uuid.UUID | str | None = None,
-    ) -> list[MemoryEntry]:
-        """Live matching entries ordered by id, ``limit`` at a time; ``after=page[-1].id``
-        gives the next page (keyset pagination)."""
-        sql, args = self._opened().statements, (collection, filter, session_id)
-        return await _selection.find(self._connect, sql, *args, limit=limit, after=after)
-
-    async def delete_where(
-        self,
-        collection: str = "default",
-        filter: Mapping[str, Any] | None = None,
-        session_id: str | None = None,
-        *,
-        all: bool = False,
-    ) -> int:
-        """Delete the matching entries (expired ones too); returns how many. A filter or a
-        session is required unless ``all=True`` (every entry of the collection)."""
-        sql, args = self._opened().statements, (collection, filter, session_id)
-        return await _selection.delete_where(self._connect, sql, *args, all=all)
 
     # -- searching --------------------------------------------------------------------------
     async def search(
@@ -438,7 +379,13 @@ class MemoryStore:
         return await explain(self._connect, request, vector, analyze, text)
 
     async def _embed_query(self, query: str, request: SearchRequest) -> Any:
-        return (await embed_texts(self.embedder, [query], request.schema.dimensions))[0]
+        found = request.schema
+        embedder = self.embedder
+
+        async def compute() -> Any:
+            return (await embed_texts(embedder, [query], found.dimensions))[0]
+
+        return await self._query_cache.get(str(embedder.model), found.dimensions, query, compute)
 
     # -- access log -------------------------------------------------------------------------
     async def most_accessed(

@@ -25,6 +25,7 @@ except ImportError:  # pgvector-python 0.3 (langchain-postgres pins it) has the 
 
 from ..errors import DimensionMismatchError, EmbeddingError, InvalidInputError, MemoryStoreError
 from ._embedder import Embedder
+from ._halfvec import pack_half, pack_half_array
 from ._tasks import gather_or_cancel
 
 
@@ -68,8 +69,9 @@ def _wrong_length(n: int, dimensions: int, what: str) -> DimensionMismatchError:
     )
 
 
-def pack_vector(value: Any, dimensions: int, *, what: str = "vector") -> Any:
-    """Validate one vector and return it as a ``pgvector.Vector`` (float32).
+def pack_vector(value: Any, dimensions: int, *, what: str = "vector", half: bool = False) -> Any:
+    """Validate one vector and return it as a ``pgvector.Vector`` (float32), or with ``half``
+    as a ``pgvector.HalfVector`` (float16, for a halfvec column; see ``_halfvec``).
 
     Raises DimensionMismatchError for a wrong length and InvalidInputError for what is not a
     sequence of real numbers (mappings, sets, strings; bools, complex numbers), NaN,
@@ -77,7 +79,7 @@ def pack_vector(value: Any, dimensions: int, *, what: str = "vector") -> Any:
     distance is undefined for them).
     """
     if type(value).__module__ == "numpy" and getattr(value, "ndim", None) == 1:
-        return _pack_array(value, dimensions, what)
+        return _pack_array(value, dimensions, what, half)
     if not isinstance(value, (list, tuple)):
         value = _as_list(value, what)
     n = len(value)
@@ -117,7 +119,7 @@ def pack_vector(value: Any, dimensions: int, *, what: str = "vector") -> Any:
         raise InvalidInputError(
             f"{what} is all zeros (in float32): cosine similarity is undefined for it"
         )
-    return PackedVector(binary)
+    return pack_half(value, total, what) if half else PackedVector(binary)
 
 
 _ONE = struct.pack(">f", 1.0)
@@ -158,7 +160,7 @@ def _check_real(values: Sequence[Any], what: str) -> None:
         )
 
 
-def _pack_array(value: Any, dimensions: int, what: str) -> Any:
+def _pack_array(value: Any, dimensions: int, what: str, half: bool = False) -> Any:
     """A 1-d numpy array: the same checks, vectorised (bench/vector_pack_bench.py compares it with
     a list's and with pgvector's own ``Vector(array)``, which checks nothing)."""
     import numpy as np  # only reached with a numpy array in hand
@@ -188,11 +190,15 @@ def _pack_array(value: Any, dimensions: int, what: str) -> Any:
         raise InvalidInputError(
             f"{what} is all zeros (in float32): cosine similarity is undefined for it"
         )
+    if half:
+        return pack_half_array(floats, what)
     # pgvector's binary format: dimensions, unused, then big-endian float32s.
     return PackedVector(struct.pack(">HH", n, 0) + floats.astype(">f4").tobytes())
 
 
-def pack_vectors(values: Any, dimensions: int, *, count: int, what: str = "embedder") -> list[Any]:
+def pack_vectors(
+    values: Any, dimensions: int, *, count: int, what: str = "embedder", half: bool = False
+) -> list[Any]:
     """Validate the output of an embedder for ``count`` texts and pack every vector."""
     if type(values).__module__ == "numpy" and getattr(values, "ndim", None) == 2:
         values = list(values)  # a matrix from a local model: one row per text
@@ -200,7 +206,10 @@ def pack_vectors(values: Any, dimensions: int, *, count: int, what: str = "embed
         raise InvalidInputError(f"{what} returned {type(values).__name__}, not a list of vectors")
     if len(values) != count:
         raise InvalidInputError(f"{what} returned {len(values)} vectors for {count} texts")
-    return [pack_vector(v, dimensions, what=f"{what} vector {i}") for i, v in enumerate(values)]
+    return [
+        pack_vector(v, dimensions, what=f"{what} vector {i}", half=half)
+        for i, v in enumerate(values)
+    ]
 
 
 def vector_hash(vector: Any) -> bytes:
@@ -214,7 +223,9 @@ _EMBED_CHUNK = 1024
 _EMBED_PARALLEL = 2
 
 
-async def embed_texts(embedder: Embedder, texts: list[str], dimensions: int) -> list[Any]:
+async def embed_texts(
+    embedder: Embedder, texts: list[str], dimensions: int, half: bool = False
+) -> list[Any]:
     """Embed texts in bounded chunks and validate/pack each chunk's vectors at once.
 
     Whatever the embedder raises reaches the caller as EmbeddingError (or the
@@ -235,7 +246,7 @@ async def embed_texts(embedder: Embedder, texts: list[str], dimensions: int) -> 
                 raise EmbeddingError(
                     f"embedder {embedder!r} failed: {type(exc).__name__}: {exc}"
                 ) from exc
-            return pack_vectors(vectors, dimensions, count=len(chunk))
+            return pack_vectors(vectors, dimensions, count=len(chunk), half=half)
 
     packed = await gather_or_cancel(one(c) for c in chunks)
     return [v for chunk in packed for v in chunk]

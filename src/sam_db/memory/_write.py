@@ -42,6 +42,7 @@ class WriteContext(NamedTuple):
     connect: Callable[..., CheckedConnection]  # the store's: connect(read_only=False)
     batch_size: int
     concurrency: int  # batches written at once, on separate connections
+    half: bool = False  # the embedding column is halfvec: vectors are packed as float16
 
 
 # The store's write context, fetched by each call where it first needs the open store (add and
@@ -149,7 +150,7 @@ async def _store_texts(
     ]
     renewals = [Renewal(eid, first[h], metas[first[h]]) for h, eid in stored.expired.items()]
     # An embedding failure or a bad vector raises here, before anything is written.
-    vectors = await embed_texts(ctx.embedder, [t.text for t in new], ctx.dimensions)
+    vectors = await embed_texts(ctx.embedder, [t.text for t in new], ctx.dimensions, ctx.half)
     planned = plan_batches(new, vectors, renewals, batch_size or ctx.batch_size)
     values = CallValues(ctx.sql, collection, ctx.embedder.model, session_id, workflow_id, expiry)
     written, failures = await write_batches(
@@ -235,7 +236,7 @@ async def update(
     if text is not None and text != current["content"]:
         new_hash = inp.content_hash(text)
         # Embedded with no connection held and no lock taken: nothing waits on the network.
-        vector = (await embed_texts(ctx.embedder, [text], ctx.dimensions))[0]
+        vector = (await embed_texts(ctx.embedder, [text], ctx.dimensions, ctx.half))[0]
     args = (eid, text if new_hash else None, new_hash, vector, ctx.embedder.model, meta)
     async with ctx.connect() as conn:
         try:
