@@ -122,7 +122,7 @@ async def write_attempt(
     cid, by_key, by_hash = await _read(ctx, call, rows)
     embed = [r for r in rows if _needs_vector(r, call.single, by_key, by_hash)]
     # An embedding failure or a bad vector raises here, before anything is written.
-    vectors = await embed_texts(ctx.embedder, [r.text for r in embed], ctx.dimensions)
+    vectors = await embed_texts(ctx.embedder, [r.text for r in embed], ctx.dimensions, ctx.half)
     vector_of = {r.key: v for r, v in zip(embed, vectors, strict=True)}
     sizes = [len(r.text) + len(r.metadata) for r in rows]
     runs = batches(sizes, call.batch_size, MAX_BATCH_CHARS)

@@ -261,6 +261,7 @@ class MemoryStore:
             self._connect,
             self.batch_size,
             self.write_concurrency,
+            found.half,
         )
 
     async def update(
@@ -338,7 +339,8 @@ class MemoryStore:
         log: bool | None = None,
     ) -> list[SearchHit]:
         """Like :meth:`search` with a precomputed query vector (the log stores its hash only)."""
-        packed = pack_vector(vector, self._opened().dimensions, what="query vector")
+        found = self._opened()
+        packed = pack_vector(vector, found.dimensions, what="query vector", half=found.half)
         args = (collection, k, filter, min_similarity, session_id, ef_search, exact, log)
         request = prepare(self._opened(), self, *args)
         return await run(self._connect, request, packed, None)
@@ -374,7 +376,7 @@ class MemoryStore:
         elif isinstance(query, str):
             vector = await self._embed_query(query, request)
         else:
-            vector = pack_vector(query, dims, what="query vector")
+            vector = pack_vector(query, dims, what="query vector", half=self._opened().half)
         text = query if isinstance(query, str) else None
         return await explain(self._connect, request, vector, analyze, text)
 
@@ -383,7 +385,7 @@ class MemoryStore:
         embedder = self.embedder
 
         async def compute() -> Any:
-            return (await embed_texts(embedder, [query], found.dimensions))[0]
+            return (await embed_texts(embedder, [query], found.dimensions, found.half))[0]
 
         return await self._query_cache.get(str(embedder.model), found.dimensions, query, compute)
 
