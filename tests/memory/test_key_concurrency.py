@@ -4,6 +4,8 @@ constraints decide, and a writer that lost a race plans again)."""
 from __future__ import annotations
 
 import asyncio
+from collections.abc import Sequence
+from typing import Any
 
 import pytest
 
@@ -64,3 +66,33 @@ async def test_overlapping_keyed_add_many_calls_finish_with_every_key_once(
     await asyncio.gather(*(writer(w) for w in range(WRITERS)))
     found = await wide_store.find(limit=1000)
     assert sorted(e.key for e in found) == sorted(keys)  # type: ignore[type-var]
+
+
+class _MeddlingEmbedder(HashEmbedder):
+    """Runs ``meddle`` (another writer's change) during its first embedding call: between the
+    store's read of what is stored and its write."""
+
+    def __init__(self) -> None:
+        super().__init__()
+        self.meddle: Any = None
+
+    async def embed(self, texts: Sequence[str]) -> list[list[float]]:
+        meddle, self.meddle = self.meddle, None
+        if meddle is not None:
+            await meddle()
+        return await super().embed(texts)
+
+
+async def test_a_key_changed_between_read_and_write_is_written_with_its_own_vector(
+    migrated_dsn: str,
+) -> None:
+    embedder = _MeddlingEmbedder()
+    async with MemoryStore(migrated_dsn, embedder) as store:
+        await store.add("text b", key="b")
+        # The call reads "b" as holding "text b" (no embedding needed), embeds "text a"; meanwhile
+        # another writer gives "b" a new text, so the vector the call meant to reuse is gone.
+        embedder.meddle = lambda: store.add("text c", key="b")
+        out = await store.add_many(["text a", "text b"], keys=["a", "b"])
+        assert [e.content for e in out] == ["text a", "text b"]
+        (hit,) = await store.search("text b", k=1, log=False)
+        assert hit.entry.key == "b" and hit.similarity == pytest.approx(1.0)
