@@ -30,6 +30,7 @@ FILTERS: list[dict[str, Any] | None] = [
 class Defaults:
     ef_search = 40
     access_log = True
+    access_log_mode = "sync"
     log_query_text = True
 
 

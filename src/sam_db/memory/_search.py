@@ -9,13 +9,16 @@ import hashlib
 import re
 from collections.abc import Callable, Mapping
 from contextlib import AbstractAsyncContextManager
+from datetime import datetime, timezone
 from typing import Any, NamedTuple, Protocol
 
 import asyncpg
 
 from ..errors import ConfigurationError, InvalidInputError
 from . import _inputs as inp
+from . import _mmr
 from ._filters import Params, compile_filter
+from ._log_buffer import LogBuffer, copy_rows, log_rows
 from ._models import SearchHit
 from ._rows import distance_then_id, hits_from_rows
 from ._scan import MAX_EF_SEARCH, MAX_K
@@ -34,6 +37,7 @@ class StoreDefaults(Protocol):
 
     ef_search: int
     access_log: bool
+    access_log_mode: str  # "buffered" or "sync" (see _log_buffer)
     log_query_text: bool
 
 
@@ -53,6 +57,9 @@ class SearchRequest(NamedTuple):
     filter_args: list[Any]
     filtered: bool
     mode: str = "vector"  # "vector", "text" (full-text only) or "hybrid" (both, fused by RRF)
+    mmr: _mmr.MMR | None = None  # pick mmr.k of the k rows fetched by MMR (see _mmr)
+    # The search statement writes the log (access_log_mode="sync", no MMR); else the store does.
+    log_in_statement: bool = True
 
 
 def prepare(
@@ -67,6 +74,8 @@ def prepare(
     exact: bool,
     log: bool | None,
     mode: str = "vector",
+    mmr_lambda: float | None = None,
+    fetch_k: int | None = None,
 ) -> SearchRequest:
     """Validate a search's arguments and compile its filter (raises before any work).
 
@@ -78,11 +87,13 @@ def prepare(
     log = log and mode == "vector"
     collection = inp.check_collection(collection)
     k = inp.check_int(k, "k", 1, MAX_K)
+    mmr, k = _mmr.check(mmr_lambda, fetch_k, k)  # with MMR, k rows are fetched: fetch_k
     ef = defaults.ef_search if ef_search is None else ef_search
     ef = inp.check_int(ef, "ef_search", 1, MAX_EF_SEARCH)
     session_id = inp.check_link(session_id, "session_id")
     threshold = inp.check_similarity(min_similarity)
-    params = Params(start=placeholders(log, mode).next)
+    in_statement = log and defaults.access_log_mode == "sync" and mmr is None
+    params = Params(start=placeholders(in_statement, mode).next)
     where = [compile_filter(filter, params)]
     if session_id is not None:
         where.append(f"e.session_id = {params.add(session_id)}")
@@ -100,6 +111,8 @@ def prepare(
         filter_args=params.values,
         filtered=filter is not None or session_id is not None,
         mode=mode,
+        mmr=mmr,
+        log_in_statement=in_statement,
     )
 
 
@@ -128,14 +141,37 @@ def _log_fields(request: SearchRequest, query: str | None, vector: Any) -> LogFi
 
 
 async def run(
-    connect: Connect, request: SearchRequest, vector: Any, query: str | None
+    connect: Connect,
+    request: SearchRequest,
+    vector: Any,
+    query: str | None,
+    buffer: LogBuffer | None = None,
 ) -> list[SearchHit]:
     """The hits of a prepared search for ``vector`` (embedded from ``query``, if any: the log
-    keeps the query's text or hash, a vector's hash)."""
+    keeps the query's text or hash, a vector's hash).
+
+    The access log's rows go to ``buffer`` when given (``access_log_mode="buffered"``);
+    otherwise the search statement writes them, or, for an MMR search (whose hits are picked
+    after the statement), one COPY on the same connection.
+    """
     log = _log_fields(request, query, vector) if request.log else None
-    async with connect(read_only=log is None) as conn:
-        rows = await _rows(conn, request, vector, log, query)
-    return hits_from_rows(rows, request.collection, request.threshold)
+    in_statement = log if request.log_in_statement else None
+    buffered = buffer is not None and in_statement is None
+    async with connect(read_only=log is None or buffered) as conn:
+        rows = await _rows(conn, request, vector, in_statement, query)
+        if request.mmr is None:
+            hits = hits_from_rows(rows, request.collection, request.threshold)
+        else:
+            hits = _mmr.hits(rows, request.mmr, request.mode, request.collection, request.threshold)
+        if log is None or in_statement is not None or not hits:
+            return hits
+        fields = (rows[0]["collection_id"], log.session_id, log.query_hash, log.query)
+        if not buffered:  # sync mode, MMR: the hits are known only now
+            table = (request.schema.statements.table_schema, "memory_access_log")
+            await copy_rows(conn, table, log_rows(hits, *fields, datetime.now(timezone.utc)))
+    if buffer is not None and buffered:
+        buffer.add(hits, *fields)
+    return hits
 
 
 async def _rows(
@@ -160,6 +196,8 @@ async def _fetch(
     query: str | None,
 ) -> list[Any]:
     text, args = statement(request, vector, exact, log, query)
+    if request.mmr is not None:
+        text = _mmr.wrap(text, request.schema.statements)
     if request.mode != "vector":
         return await _fetch_text(conn, text, args, request.mode)  # in order already
     rows = await conn.fetch(text, *args)

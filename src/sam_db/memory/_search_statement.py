@@ -206,10 +206,10 @@ def _found(
         order = f"e.embedding {sql.distance} {sql.search_vector}({q})"
         match = f"CASE WHEN {match} THEN true END"
     # ORDER BY the output column: each row's vector is read (detoasted) and compared once.
-    # Only the log's INSERT needs the collection id of each row.
-    log_columns = "e.collection_id, " if settings.log else ""
+    # The access log records each row's collection id (written by this statement's INSERT, or
+    # buffered by the store: see _log_buffer).
     return (
-        f"SELECT {sql.entry_columns}, {log_columns}{order} AS distance "
+        f"SELECT {sql.entry_columns}, e.collection_id, {order} AS distance "
         f"FROM {sql.entries} e "
         f"WHERE {match} AND (SELECT {settings.config_sql(p['ef_search'])}) IS NOT NULL "
         f"ORDER BY distance LIMIT {limit}"

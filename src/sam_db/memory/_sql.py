@@ -73,6 +73,7 @@ class Statements:
     search_vector: str
     text_query: str  # memory_text_query (migration 005), for text and hybrid searches
     keys: bool = True  # memory_entries has migration 005's `key` column
+    table_schema: str = "public"  # unquoted, for the access log's COPY (asyncpg quotes it)
 
     @classmethod
     def build(
@@ -93,6 +94,7 @@ class Statements:
             search_vector=f"{s}.memory_search_vector",
             text_query=f"{s}.memory_text_query",
             keys=keys,
+            table_schema=table_schema,
         )
 
     @property

@@ -22,6 +22,13 @@ from . import _inputs as inp
 from ._checked import CheckedConnection
 from ._connections import Connections
 from ._embedder import Embedder
+from ._log_buffer import (
+    DEFAULT_CAPACITY,
+    DEFAULT_FLUSH_INTERVAL,
+    LogBuffer,
+    check_interval,
+    check_mode,
+)
 from ._models import AccessLogRecord, AccessStat, Collection, MemoryEntry, SearchHit
 from ._query_cache import QueryCache
 from ._scan import MAX_EF_SEARCH
@@ -54,6 +61,9 @@ class MemoryStore:
         ef_search: int = 40,
         access_log: bool = True,
         log_query_text: bool = True,
+        access_log_mode: str = "buffered",
+        access_log_buffer: int = DEFAULT_CAPACITY,
+        access_log_flush_interval: float = DEFAULT_FLUSH_INTERVAL,
         batch_size: int = 256,
         write_concurrency: int = 4,
         max_connections: int = 8,
@@ -74,6 +84,12 @@ class MemoryStore:
         self.ef_search = inp.check_int(ef_search, "ef_search", 1, MAX_EF_SEARCH)
         self.access_log = bool(access_log)
         self.log_query_text = bool(log_query_text)
+        # "buffered": searches hand log rows to a buffer written in the background (see
+        # _log_buffer); "sync": each search statement writes its own.
+        self.access_log_mode = check_mode(access_log_mode)
+        self._log_capacity = inp.check_int(access_log_buffer, "access_log_buffer", 1, 10**7)
+        self._log_interval = check_interval(access_log_flush_interval)
+        self._log_buffer: LogBuffer | None = None
         self.batch_size = inp.check_int(batch_size, "batch_size", 1, 100_000)
         self.write_concurrency = inp.check_int(write_concurrency, "write_concurrency", 1, 64)
         self._max_connections = inp.check_int(max_connections, "max_connections", 1, 1000)
@@ -126,10 +142,15 @@ class MemoryStore:
         self._connections.use_extension_schema(found.extension_schema)
         self._iterative_scans = found.iterative_scans
         self._found = found
+        table = (found.statements.table_schema, "memory_access_log")
+        self._log_buffer = LogBuffer(self._connect, table, self._log_capacity, self._log_interval)
         return self
 
     async def close(self) -> None:
-        """Close the pool if the store opened it; a borrowed pool stays open."""
+        """Write the buffered access log, then close the pool if the store opened it (a borrowed
+        pool stays open)."""
+        if self._log_buffer is not None and self._found is not None:
+            await self._log_buffer.close()
         self._found = None
         connections, self._connections = self._connections, None
         if self._owns_pool:
@@ -302,6 +323,8 @@ class MemoryStore:
         session_id: str | None = None,
         *,
         mode: str = "vector",
+        mmr_lambda: float | None = None,
+        fetch_k: int | None = None,
         ef_search: int | None = None,
         exact: bool = False,
         log: bool | None = None,
@@ -317,13 +340,15 @@ class MemoryStore:
         pgvector's iterative scans when filtered, so k matches come back when k exist); when it
         still comes back short, the search is re-run exactly. ``exact=True`` skips the index.
         ``ef_search`` overrides the store's for this call; ``log`` the store's ``access_log``.
+        ``mmr_lambda`` (0-1) picks the k hits from ``fetch_k`` candidates (default 4·k) by
+        Maximal Marginal Relevance, trading relevance (1) for diversity (0): see ``_mmr``.
         """
         inp.check_text(query, what="query")
         # Validate everything (filter included) before paying for an embedding call.
         args = (collection, k, filter, min_similarity, session_id, ef_search, exact, log)
-        request = prepare(self._opened(), self, *args, mode)
+        request = prepare(self._opened(), self, *args, mode, mmr_lambda, fetch_k)
         vector = None if request.mode == "text" else await self._embed_query(query, request)
-        return await run(self._connect, request, vector, query)
+        return await run(self._connect, request, vector, query, self._buffer())
 
     async def search_by_vector(
         self,
@@ -334,6 +359,8 @@ class MemoryStore:
         min_similarity: float | None = None,
         session_id: str | None = None,
         *,
+        mmr_lambda: float | None = None,
+        fetch_k: int | None = None,
         ef_search: int | None = None,
         exact: bool = False,
         log: bool | None = None,
@@ -342,8 +369,8 @@ class MemoryStore:
         found = self._opened()
         packed = pack_vector(vector, found.dimensions, what="query vector", half=found.half)
         args = (collection, k, filter, min_similarity, session_id, ef_search, exact, log)
-        request = prepare(self._opened(), self, *args)
-        return await run(self._connect, request, packed, None)
+        request = prepare(self._opened(), self, *args, "vector", mmr_lambda, fetch_k)
+        return await run(self._connect, request, packed, None, self._buffer())
 
     async def explain_search(
         self,
@@ -390,11 +417,41 @@ class MemoryStore:
         return await self._query_cache.get(str(embedder.model), found.dimensions, query, compute)
 
     # -- access log -------------------------------------------------------------------------
+    def _buffer(self) -> LogBuffer | None:
+        """Where searches put their log rows: the buffer, or None when they write them."""
+        return self._log_buffer if self.access_log_mode == "buffered" else None
+
+    async def flush_access_log(self) -> int:
+        """Write the buffered access-log rows now (one COPY); returns how many.
+
+        Raises the write's error with the rows kept for the next flush. Reading the log
+        (``most_accessed``, ``access_records``) and ``close()`` flush first.
+        """
+        self._opened()
+        return 0 if self._log_buffer is None else await self._log_buffer.flush()
+
+    @property
+    def access_log_dropped(self) -> int:
+        """Access-log rows lost since open(): dropped by a full buffer, or unwritable at close."""
+        return 0 if self._log_buffer is None else self._log_buffer.dropped
+
+    async def purge_access_log(
+        self, older_than: timedelta | datetime, *, collection: str | None = None
+    ) -> int:
+        """Delete access-log rows older than ``older_than`` (an age, or an aware datetime), of
+        one collection or all; returns how many. Schedule it to bound the log (docs/memory.md)."""
+        sql = self._opened().statements
+        cutoff = _access_log.cutoff(older_than, collection)  # checked before anything is done
+        await self.flush_access_log()
+        return await _access_log.purge(self._connect, sql, *cutoff)
+
     async def most_accessed(
         self, collection: str = "default", *, since: datetime | None = None, limit: int = 10
     ) -> list[AccessStat]:
-        """The live entries of ``collection`` searches returned most often (since ``since``)."""
+        """The live entries of ``collection`` searches returned most often (since ``since``);
+        this store's buffered rows are written first."""
         sql = self._opened().statements
+        await self.flush_access_log()
         return await _access_log.most_accessed(self._connect, sql, collection, since, limit)
 
     async def access_records(
@@ -406,8 +463,10 @@ class MemoryStore:
         since: datetime | None = None,
         limit: int = 100,
     ) -> list[AccessLogRecord]:
-        """Raw access-log rows, newest first, optionally for one entry, collection or session."""
+        """Raw access-log rows, newest first, optionally for one entry, collection or session;
+        this store's buffered rows are written first."""
         sql = self._opened().statements
+        await self.flush_access_log()
         return await _access_log.records(
             self._connect, sql, entry_id, collection, session_id, since, limit
         )

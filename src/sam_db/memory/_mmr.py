@@ -1,0 +1,153 @@
+"""Maximal Marginal Relevance: ``search(..., mmr_lambda=, fetch_k=)`` returns hits that are
+relevant and unlike each other.
+
+The search fetches ``fetch_k`` candidates with its own statement (any mode, filter, session),
+wrapped by ``wrap`` so that the same round trip also returns every candidate's cosine similarity
+to every other candidate, computed by pgvector on the server: no vectors travel to the client
+and no numerical library is needed here. ``select`` then picks ``k`` of them greedily, each time
+the candidate with the best ``λ·relevance - (1 - λ)·max similarity to those already picked``
+(Carbonell and Goldstein, 1998; ``λ`` is LangChain's ``lambda_mult``: 1 = pure relevance).
+
+Relevance is the cosine similarity to the query in a vector search. Text and hybrid searches
+rank by Reciprocal Rank Fusion scores (``1/(RRF_K + rank)`` per leg, summed), not by cosine:
+their relevance is that score divided by the best candidate's, so the top candidate has 1, and
+``λ = 1`` returns the mode's own ranking.
+"""
+
+# ruff: noqa: S608 -- SQL here is built from quote_ident()-quoted names and placeholders only
+from __future__ import annotations
+
+import math
+from collections.abc import Sequence
+from typing import Any, NamedTuple
+
+from ..errors import InvalidInputError
+from ._models import SearchHit
+from ._rows import distance_then_id, hits_from_rows
+from ._scan import MAX_K
+from ._sql import Statements
+from ._text_search import RRF_K
+
+FETCH_FACTOR = 4  # fetch_k defaults to this many times k (LangChain's default is 20 for k=4)
+
+
+class MMR(NamedTuple):
+    """An MMR selection: its lambda and the number of hits to pick from the candidates."""
+
+    lambda_mult: float
+    k: int
+
+
+def check(mmr_lambda: object, fetch_k: object, k: int) -> tuple[MMR | None, int]:
+    """``(the selection or None, how many rows the search fetches)``; raises InvalidInputError
+    for a lambda outside [0, 1] or a ``fetch_k`` below ``k`` (or given without a lambda)."""
+    if mmr_lambda is None:
+        if fetch_k is not None:
+            raise InvalidInputError(
+                "fetch_k is the number of candidates of an MMR search: pass mmr_lambda too "
+                "(e.g. mmr_lambda=0.5), or drop fetch_k"
+            )
+        return None, k
+    if (
+        isinstance(mmr_lambda, bool)
+        or not isinstance(mmr_lambda, (int, float))
+        or not 0 <= mmr_lambda <= 1  # NaN fails this too
+    ):
+        raise InvalidInputError(
+            f"mmr_lambda must be a number from 0 (most diverse) to 1 (most relevant), "
+            f"got {mmr_lambda!r}"
+        )
+    if fetch_k is None:
+        fetch_k = min(MAX_K, FETCH_FACTOR * k)
+    elif isinstance(fetch_k, bool) or not isinstance(fetch_k, int) or not k <= fetch_k <= MAX_K:
+        raise InvalidInputError(
+            f"fetch_k (the candidates MMR picks k={k} hits from) must be an int from k to "
+            f"{MAX_K}, got {fetch_k!r}"
+        )
+    return MMR(float(mmr_lambda), k), fetch_k
+
+
+def wrap(search: str, sql: Statements) -> str:
+    """The search statement ``search`` (any mode; its rows start with the entry columns, and
+    still do: ``_rows`` reads them by position), returning also ``mmr_pos`` (1.. in the statement's own order) and ``mmr_sims``: the row's
+    cosine similarity to each candidate, in ``mmr_pos`` order.
+
+    Each candidate's vector is read once, into a MATERIALIZED CTE; the cast through ``real[]``
+    makes it a value of its own there (a vector read from its table is a pointer into TOAST,
+    which each comparison would read again).
+    """
+    vector = f"e.embedding::real[]::{sql.vector}"
+    return (
+        "WITH mmr_c AS MATERIALIZED (SELECT s.*, row_number() OVER () AS mmr_pos "
+        f"FROM ({search}) s), "
+        f"mmr_v AS MATERIALIZED (SELECT c.mmr_pos, {vector} AS embedding "
+        f"FROM mmr_c c JOIN {sql.entries} e ON e.id = c.id) "
+        f"SELECT c.*, ARRAY(SELECT 1 - (v.embedding {sql.distance} w.embedding) "
+        "FROM mmr_v w ORDER BY w.mmr_pos) AS mmr_sims "
+        "FROM mmr_c c JOIN mmr_v v ON v.mmr_pos = c.mmr_pos"
+    )
+
+
+def _relevance(rows: Sequence[Any], mode: str) -> list[float]:
+    """Each candidate's relevance to the query (see the module docstring)."""
+    if mode == "vector":
+        return [1.0 - r["distance"] for r in rows]
+    scores = [
+        sum(1.0 / (RRF_K + rank) for rank in (r["vector_rank"], r["text_rank"]) if rank)
+        for r in rows
+    ]
+    best = max(scores, default=1.0) or 1.0
+    return [s / best for s in scores]
+
+
+def candidates(rows: Sequence[Any], mode: str, threshold: float | None) -> list[Any]:
+    """The candidate rows in the search's own ranking, without those below ``threshold``."""
+    ranked = (
+        sorted(rows, key=distance_then_id)
+        if mode == "vector"
+        else sorted(rows, key=lambda r: r["mmr_pos"])
+    )
+    if threshold is None:
+        return ranked
+    return [r for r in ranked if r["distance"] is not None and 1.0 - r["distance"] >= threshold]
+
+
+def select(ranked: Sequence[Any], mmr: MMR, mode: str) -> list[int]:
+    """The positions in ``ranked`` (the candidates, best first) of the ``mmr.k`` picks, in
+    the order picked. Ties go to the better-ranked candidate."""
+    relevance = _relevance(ranked, mode)
+    lam = mmr.lambda_mult
+    # Each candidate's largest similarity to the picks so far (none yet: no penalty).
+    closest = [-math.inf] * len(ranked)
+    left = list(range(len(ranked)))
+    picked: list[int] = []
+    while left and len(picked) < mmr.k:
+        best, best_score = left[0], -math.inf
+        for i in left:
+            penalty = closest[i] if picked else 0.0
+            score = lam * relevance[i] - (1.0 - lam) * penalty
+            if score > best_score:
+                best, best_score = i, score
+        picked.append(best)
+        left.remove(best)
+        sims = ranked[best]["mmr_sims"]
+        for i in left:
+            s = sims[ranked[i]["mmr_pos"] - 1]
+            if s > closest[i]:
+                closest[i] = s
+    return picked
+
+
+def hits(
+    rows: Sequence[Any], mmr: MMR, mode: str, collection: str, threshold: float | None
+) -> list[SearchHit]:
+    """The hits an MMR search returns from its candidate ``rows``, ranked in the order picked.
+
+    In a vector search ``vector_rank`` is the hit's place among the candidates by similarity.
+    """
+    ranked = candidates(rows, mode, threshold)
+    picked = select(ranked, mmr, mode)
+    found = hits_from_rows([ranked[i] for i in picked], collection, None)
+    if mode != "vector":
+        return found
+    return [h.model_copy(update={"vector_rank": i + 1}) for h, i in zip(found, picked, strict=True)]
