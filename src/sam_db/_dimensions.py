@@ -16,6 +16,7 @@ from __future__ import annotations
 import argparse
 import os
 import re
+import sys
 from collections.abc import Sequence
 from dataclasses import dataclass
 from pathlib import Path
@@ -226,4 +227,10 @@ def cmd_new_dimensions(args: argparse.Namespace) -> int:
         name=args.name,
     )
     print(f"created {forward}\ncreated {back}")
+    if not any(folder.resolve() == Path(s).resolve() for s in sources):
+        print(
+            f"sam-db: migrate and status read {folder} only when it is a source: add it to "
+            "sources in [tool.sam_db] (pyproject.toml or sam_db.toml), or pass --source",
+            file=sys.stderr,
+        )
     return 0

@@ -66,7 +66,10 @@ async def _use(dsn: str, dimensions: int) -> None:
         kind = "halfvec" if store._opened().half else "vector"
         plan = await store.explain_search("anything", k=3)
         assert f"memory_search_vector('[...]'::{kind})" in plan, plan
-        assert await _fetch(dsn, "SELECT count(*) FROM memory_entries") == 31
+        keyed = await store.add("a keyed memory", key="doc-1")
+        again = await store.add("a keyed memory, changed", key="doc-1")
+        assert again.id == keyed.id and await store.get_by_key("doc-1") == again
+        assert await _fetch(dsn, "SELECT count(*) FROM memory_entries") == 32
     assert await _index_serves_the_search(dsn, kind), f"no HNSW index scan on {kind}"
 
 
