@@ -63,7 +63,11 @@ ALTER TABLE memory_entries
     ADD COLUMN content_tsv tsvector GENERATED ALWAYS AS (memory_text_document(content)) STORED,
     ADD COLUMN key text CHECK (key <> '' AND length(key) <= 512),
     -- squawk-ignore constraint-missing-not-valid,disallowed-unique-constraint
-    ADD CONSTRAINT memory_entries_collection_key_key UNIQUE (collection_id, key);
+    ADD CONSTRAINT memory_entries_collection_key_key UNIQUE (collection_id, key),
+    -- Kept in the row, uncompressed while it fits: a text search reads the tsvector of every
+    -- matching row to rank it, and fetching it from the TOAST table (where rows holding a
+    -- 1536-d vector otherwise push it) costs several times the ranking itself.
+    ALTER COLUMN content_tsv SET STORAGE MAIN;
 
 -- Serves `content_tsv @@ memory_text_query($1)` (text and hybrid searches). The ALTER TABLE above
 -- already holds ACCESS EXCLUSIVE on the table in this transaction: CONCURRENTLY would gain nothing.
