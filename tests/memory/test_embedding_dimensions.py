@@ -70,24 +70,24 @@ async def _use(dsn: str, dimensions: int) -> None:
         again = await store.add("a keyed memory, changed", key="doc-1")
         assert again.id == keyed.id and await store.get_by_key("doc-1") == again
         assert await _fetch(dsn, "SELECT count(*) FROM memory_entries") == 32
-    assert await _index_serves_the_search(dsn, kind), f"no HNSW index scan on {kind}"
+    assert await _index_serves_the_search(dsn), f"no HNSW index scan on {kind}"
 
 
-async def _index_serves_the_search(dsn: str, kind: str) -> bool:
+# The query vector is a stored one, of the column's type: the helper for that type must exist.
+_INDEXED_SEARCH = (
+    "EXPLAIN SELECT id FROM memory_entries ORDER BY embedding <=> memory_search_vector("
+    "(SELECT embedding FROM memory_entries LIMIT 1)) LIMIT 3"
+)
+
+
+async def _index_serves_the_search(dsn: str) -> bool:
     """The rebuilt index serves the store's ORDER BY (its operator class matches the type); a
     30-row table is too small for the planner to prefer it, so sequential scans are off."""
     conn = await asyncpg.connect(dsn)
     try:
         async with conn.transaction():
             await conn.execute("SET LOCAL enable_seqscan = off")
-            plan = "\n".join(
-                r[0]
-                for r in await conn.fetch(
-                    "EXPLAIN SELECT id FROM memory_entries ORDER BY embedding <=> "
-                    f"memory_search_vector((SELECT embedding FROM memory_entries LIMIT 1)::{kind})"
-                    " LIMIT 3"
-                )
-            )
+            plan = "\n".join(r[0] for r in await conn.fetch(_INDEXED_SEARCH))
     finally:
         await conn.close()
     return "Index Scan using memory_entries_embedding_hnsw_idx" in plan
