@@ -4,6 +4,7 @@ collection; get_by_key reads it back (migration 005)."""
 from __future__ import annotations
 
 from datetime import datetime, timedelta, timezone
+from pathlib import Path
 
 import pytest
 
@@ -176,3 +177,18 @@ async def test_keys_without_migration_005_are_a_configuration_error(db_dsn: str)
             await store.add("keyed", key="k")
         with pytest.raises(ConfigurationError, match="migration 005"):
             await store.get_by_key("k")
+
+
+async def test_keyed_upserts_work_on_a_halfvec_column(db_dsn: str, tmp_path: Path) -> None:
+    import sam_db
+    from sam_db.testing import HashEmbedder
+
+    folder = tmp_path / "migrations"
+    sam_db.memory_dimensions_migration(384, half=True, folder=folder)
+    await sam_db.migrate(db_dsn, sources=[folder])
+    async with MemoryStore(db_dsn, HashEmbedder(384)) as store:
+        await store.add("first", key="k")
+        await store.add_many(["first", "other"], keys=["k", "o"])  # "first": vector kept
+        await store.add("second", key="k")
+        (hit,) = await store.search("second", k=1, log=False)
+    assert hit.entry.key == "k" and hit.similarity == pytest.approx(1, abs=1e-3)
