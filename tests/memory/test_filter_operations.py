@@ -160,3 +160,12 @@ async def test_delete_where_refuses_all_with_a_filter(store: MemoryStore) -> Non
     with pytest.raises(InvalidInputError, match="not both"):
         await store.delete_where(filter={"i": 1}, all=True)
     assert await store.count() == 3
+
+
+async def test_find_combines_filter_session_and_after(store: MemoryStore) -> None:
+    await store.add_many([f"s {i}" for i in range(6)], metadata={"kind": "x"}, session_id="s-1")
+    await store.add_many([f"t {i}" for i in range(6)], metadata={"kind": "x"}, session_id="s-2")
+    first = await store.find(filter={"kind": "x"}, session_id="s-1", limit=2)
+    rest = await store.find(filter={"kind": "x"}, session_id="s-1", after=first[-1].id)
+    assert len(first) == 2 and len(rest) == 4
+    assert {e.session_id for e in first + rest} == {"s-1"}
