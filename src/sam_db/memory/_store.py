@@ -17,7 +17,7 @@ import asyncpg
 
 from .._redact import redact_dsn
 from ..errors import ConfigurationError, InvalidInputError, MemoryStoreError
-from . import _access_log, _collections, _entries, _write
+from . import _access_log, _collections, _entries, _keys, _selection, _write
 from . import _inputs as inp
 from ._checked import CheckedConnection
 from ._connections import Connections
@@ -219,12 +219,18 @@ class MemoryStore:
         *,
         ttl: timedelta | None = None,
         expires_at: datetime | None = None,
+        key: str | None = None,
     ) -> MemoryEntry:
         """Remember ``text`` in ``collection`` (created on first use); returns the stored entry.
 
         Content already stored in the collection is not embedded again: its entry is returned
         unchanged (an expired one is renewed with this call's metadata, links and expiry).
+        With ``key`` (your stable id, unique per collection) it is an upsert: that key's entry
+        gets this text, metadata, links and expiry, re-embedded only when the text changed.
         """
+        if key is not None:
+            args = (text, key, collection, metadata, session_id, workflow_id)
+            return await _keys.add(self._write_context, *args, ttl=ttl, expires_at=expires_at)
         return await _write.add(
             self._write_context,
             text,
@@ -247,6 +253,7 @@ class MemoryStore:
         ttl: timedelta | None = None,
         expires_at: datetime | None = None,
         batch_size: int | None = None,
+        keys: Sequence[str] | None = None,
     ) -> list[MemoryEntry]:
         """Remember many texts; returns one entry per input text, in input order.
 
@@ -260,7 +267,22 @@ class MemoryStore:
         whose COMMIT was not sent and waits for those under way before the cancellation goes on:
         nothing is written afterwards. Calling it again with the same texts completes the job
         (stored texts are neither embedded nor written again).
+
+        ``keys`` (one per text, no repeats) makes it an upsert per key, as ``add(key=)`` is.
         """
+        if keys is not None:
+            return await _keys.add_many(
+                self._write_context,
+                texts,
+                keys,
+                collection,
+                metadata,
+                session_id=session_id,
+                workflow_id=workflow_id,
+                ttl=ttl,
+                expires_at=expires_at,
+                batch_size=batch_size,
+            )
         return await _write.add_many(
             self._write_context,
             texts,
@@ -303,6 +325,10 @@ class MemoryStore:
         """The entry with this id, or None when there is none or it has expired."""
         return await _entries.get(self._connect, self._opened().statements, entry_id)
 
+    async def get_by_key(self, key: str, collection: str = "default") -> MemoryEntry | None:
+        """The entry of ``collection`` with this key, or None (as :meth:`get`: none, expired)."""
+        return await _keys.get_by_key(self._connect, self._opened().statements, key, collection)
+
     async def delete(self, entry_id_or_ids: uuid.UUID | str | Sequence[uuid.UUID | str]) -> int:
         """Delete one entry or several; returns how many existed (their access log goes too)."""
         return await _entries.delete(self._connect, self._opened().statements, entry_id_or_ids)
@@ -311,6 +337,44 @@ class MemoryStore:
         """Delete expired entries (of one collection, or all) in SQL; returns how many."""
         sql = self._opened().statements
         return await _entries.purge_expired(self._connect, sql, collection)
+
+    # -- operations over a filter (the search's conditions; see _selection) -----------------
+    async def count(
+        self,
+        collection: str = "default",
+        filter: Mapping[str, Any] | None = None,
+        session_id: str | None = None,
+    ) -> int:
+        """How many live entries of ``collection`` match ``filter`` and ``session_id``."""
+        sql = self._opened().statements
+        return await _selection.count(self._connect, sql, collection, filter, session_id)
+
+    async def find(
+        self,
+        collection: str = "default",
+        filter: Mapping[str, Any] | None = None,
+        session_id: str | None = None,
+        *,
+        limit: int = 100,
+        after: uuid.UUID | str | None = None,
+    ) -> list[MemoryEntry]:
+        """Live matching entries ordered by id, ``limit`` at a time; ``after=page[-1].id``
+        gives the next page (keyset pagination)."""
+        sql, args = self._opened().statements, (collection, filter, session_id)
+        return await _selection.find(self._connect, sql, *args, limit=limit, after=after)
+
+    async def delete_where(
+        self,
+        collection: str = "default",
+        filter: Mapping[str, Any] | None = None,
+        session_id: str | None = None,
+        *,
+        all: bool = False,
+    ) -> int:
+        """Delete the matching entries (expired ones too); returns how many. A filter or a
+        session is required unless ``all=True`` (every entry of the collection)."""
+        sql, args = self._opened().statements, (collection, filter, session_id)
+        return await _selection.delete_where(self._connect, sql, *args, all=all)
 
     # -- searching --------------------------------------------------------------------------
     async def search(
