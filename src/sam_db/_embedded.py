@@ -254,3 +254,23 @@ def _running(pid: int) -> bool:
     except PermissionError:  # it exists, under another user
         return True
     return True
+
+
+def add_user(datadir: str | os.PathLike[str], pid: int) -> None:
+    """Count process ``pid`` among the users of the server in ``datadir`` (already started).
+
+    The server then outlives every other user until ``pid`` leaves too (it joins and releases the
+    server), or dies and is forgotten by the next start. The pytest plugin's xdist workers count
+    their run's controller, so that a worker whose session ends first does not stop the server
+    the others still need.
+    """
+    module = _import_embedded()
+    path = Path(datadir).expanduser().resolve() / _USERS_FILE
+    server_class = getattr(getattr(module, "postgres_server", None), "PostgresServer", None)
+    lock = getattr(server_class, "_lock", None)
+    if lock is None or not path.exists():
+        return
+    with lock:
+        pids = json.loads(path.read_text())
+        if isinstance(pids, list) and pid not in pids:
+            path.write_text(json.dumps([*pids, pid]))

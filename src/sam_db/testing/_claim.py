@@ -70,3 +70,10 @@ class TemplateClaim:
                 await conn.execute("SELECT pg_advisory_unlock($1, $2)", *key)
         finally:
             await conn.close()
+
+
+async def drop_if_unused(admin_dsn: str, template: str) -> bool:
+    """Drop ``template`` unless a session still holds it (the xdist controller, at a run's end)."""
+    claim = TemplateClaim(admin_dsn, template)
+    await claim.hold()
+    return await claim.release(drop=True)

@@ -28,7 +28,7 @@ from types import FrameType
 from typing import Any
 from urllib.parse import parse_qsl, urlencode, urlsplit, urlunsplit
 
-from .._embedded import NON_DURABLE_SETTINGS, embedded_dsn, start_embedded
+from .._embedded import NON_DURABLE_SETTINGS, add_user, embedded_dsn, start_embedded
 from ..errors import ConfigurationError
 
 #: The environment variable naming an existing server to test on (never ``DATABASE_URL``).
@@ -97,10 +97,22 @@ async def apply_non_durable(dsn: str) -> None:
         await conn.close()
 
 
-def start_server(datadir: Path) -> EmbeddedServer:
-    """Start (or join, under xdist) the embedded server in ``datadir``; deleted when released."""
+def start_server(datadir: Path, *, run_pid: int | None = None) -> EmbeddedServer:
+    """Start (or join, under xdist) the embedded server in ``datadir``; deleted when released.
+
+    ``run_pid`` (an xdist worker's controller) is counted as a user too: the server outlives the
+    workers until the controller releases it (:func:`release_run_server`).
+    """
     handle = start_embedded(datadir, cleanup="delete")
+    if run_pid is not None:
+        add_user(datadir, run_pid)
     return EmbeddedServer(handle=handle, dsn=embedded_dsn(handle))
+
+
+def release_run_server(datadir: Path) -> None:
+    """The xdist controller's release of its run's server, when a worker started one."""
+    if datadir.exists():
+        start_embedded(datadir, cleanup="delete").cleanup()
 
 
 @contextmanager

@@ -35,6 +35,13 @@ from ._server import (
 )
 from ._template import STRATEGIES, template_name
 from ._values import MigratedSchema
+from ._xdist import (  # noqa: F401 -- hooks: the run's controller holds what workers share
+    leave_template_to_run,
+    pytest_configure_node,
+    pytest_testnodedown,
+    pytest_unconfigure,
+    run_pid,
+)
 
 if TYPE_CHECKING:
     from ..memory import MemoryStore
@@ -214,7 +221,9 @@ def sam_db_server(
         yield external
         return
     with sigterm_interrupts():
-        server = start_server(_server_dir(pytestconfig, tmp_path_factory))
+        server = start_server(
+            _server_dir(pytestconfig, tmp_path_factory), run_pid=run_pid(pytestconfig)
+        )
         try:
             _sam_db_loop.run(apply_non_durable(server.dsn))
             yield server.dsn
@@ -241,6 +250,9 @@ def _sam_db_runtime(
             drop = dsn_from_environment() is not None and not pytestconfig.getini(
                 "sam_db_keep_template"
             )
+            # An xdist worker may finish before the others start: its controller drops it.
+            if drop and leave_template_to_run(pytestconfig, claim.template):
+                drop = False
             _sam_db_loop.run(claim.release(drop=drop))
 
 
