@@ -106,15 +106,18 @@ async def find(
     """
     limit = inp.check_int(limit, "limit", 1, MAX_FIND_LIMIT)
     start = _after(after)
-    selection = select(sql, collection, filter, session_id, start=3)
+    # Two statement texts, not `$2 IS NULL OR e.id > $2`: a generic plan of that OR could not
+    # start the primary key's index scan at `after`.
+    page = "" if start is None else " AND e.id > $2::uuid"
+    selection = select(sql, collection, filter, session_id, start=2 if start is None else 3)
     text = (
         f"SELECT {sql.entry_columns} FROM {sql.entries} e "
-        f"WHERE {selection.where} AND ($2::uuid IS NULL OR e.id > $2::uuid) "
-        f"ORDER BY e.id LIMIT {limit:d}"
+        f"WHERE {selection.where}{page} ORDER BY e.id LIMIT {limit:d}"
     )
     name, *rest = selection.args
+    args = [name, *rest] if start is None else [name, start, *rest]
     async with connect(read_only=True) as conn:
-        rows = await conn.fetch(text, name, start, *rest)
+        rows = await conn.fetch(text, *args)
     return [entry_from_row(r, selection.collection) for r in rows]
 
 
