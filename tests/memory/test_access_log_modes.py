@@ -37,9 +37,7 @@ async def test_buffered_rows_are_written_when_the_store_closes(migrated_dsn: str
 
 
 async def test_buffered_rows_are_written_at_the_flush_interval(migrated_dsn: str) -> None:
-    async with MemoryStore(
-        migrated_dsn, HashEmbedder(), access_log_flush_interval=0.2
-    ) as store:
+    async with MemoryStore(migrated_dsn, HashEmbedder(), access_log_flush_interval=0.2) as store:
         await store.add_many(["one", "two", "three"])
         await store.search("two", k=3)
         for _ in range(50):
@@ -50,9 +48,7 @@ async def test_buffered_rows_are_written_at_the_flush_interval(migrated_dsn: str
 
 
 async def test_reading_the_log_writes_the_buffer_first(migrated_dsn: str) -> None:
-    async with MemoryStore(
-        migrated_dsn, HashEmbedder(), access_log_flush_interval=NEVER
-    ) as store:
+    async with MemoryStore(migrated_dsn, HashEmbedder(), access_log_flush_interval=NEVER) as store:
         apple, _ = await store.add_many(["apple", "pear"])
         hits = await store.search("apple", k=2, session_id=None)
         records = sorted(await store.access_records(), key=lambda r: r.rank)
@@ -67,9 +63,7 @@ async def test_reading_the_log_writes_the_buffer_first(migrated_dsn: str) -> Non
 
 
 async def test_flush_access_log_writes_now_and_returns_how_many(migrated_dsn: str) -> None:
-    async with MemoryStore(
-        migrated_dsn, HashEmbedder(), access_log_flush_interval=NEVER
-    ) as store:
+    async with MemoryStore(migrated_dsn, HashEmbedder(), access_log_flush_interval=NEVER) as store:
         await store.add_many(["a", "b", "c"])
         await store.search("a", k=3)
         assert await store.flush_access_log() == 3

@@ -3,6 +3,7 @@ clusters, in every mode, with filters, and its argument checks."""
 
 from __future__ import annotations
 
+import dataclasses
 import math
 from collections.abc import AsyncIterator, Sequence
 
@@ -155,3 +156,18 @@ async def test_bad_mmr_arguments_are_refused(
 ) -> None:
     with pytest.raises(InvalidInputError, match=match):
         await corpus.search(QUERY, k=4, **kwargs)  # type: ignore[arg-type]
+
+
+async def test_mmr_on_pgvector_without_l2_normalize_picks_the_same_hits(
+    corpus: MemoryStore,
+) -> None:
+    # pgvector before 0.7 has no l2_normalize: the candidates' similarities come from cosine
+    # distance instead (the store tells such a server by its lack of iterative scans).
+    modern = await corpus.search(QUERY, k=4, mmr_lambda=0.5)
+    found = corpus._opened()
+    corpus._found = dataclasses.replace(found, iterative_scans=False)
+    try:
+        old = await corpus.search(QUERY, k=4, mmr_lambda=0.5)
+    finally:
+        corpus._found = found
+    assert _ids(old) == _ids(modern)

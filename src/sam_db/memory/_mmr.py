@@ -67,23 +67,34 @@ def check(mmr_lambda: object, fetch_k: object, k: int) -> tuple[MMR | None, int]
     return MMR(float(mmr_lambda), k), fetch_k
 
 
-def wrap(search: str, sql: Statements) -> str:
+def wrap(search: str, sql: Statements, normalize: bool = True) -> str:
     """The search statement ``search`` (any mode; its rows start with the entry columns, and
-    still do: ``_rows`` reads them by position), returning also ``mmr_pos`` (1.. in the statement's own order) and ``mmr_sims``: the row's
-    cosine similarity to each candidate, in ``mmr_pos`` order.
+    still do: ``_rows`` reads them by position), returning also ``mmr_pos`` (1.. in the
+    statement's own order) and ``mmr_sims``: the row's cosine similarity to each candidate of a
+    greater ``mmr_pos``, in that order (each pair is computed once).
 
-    Each candidate's vector is read once, into a MATERIALIZED CTE; the cast through ``real[]``
-    makes it a value of its own there (a vector read from its table is a pointer into TOAST,
-    which each comparison would read again).
+    Each candidate's vector is read once, into a MATERIALIZED CTE, as a value of its own there
+    (a vector read from its table is a pointer into TOAST, which each comparison would read
+    again): normalized by ``l2_normalize`` (pgvector 0.7+), whose inner product is the cosine,
+    or, with ``normalize=False`` (older pgvector), cast through ``real[]`` and compared by
+    cosine distance.
     """
-    vector = f"e.embedding::real[]::{sql.vector}"
+    if normalize:
+        ext = sql.exact_distance.rsplit(".", 1)[0]  # pgvector's schema, quoted
+        vector = f"{ext}.l2_normalize(e.embedding)"
+        similarity = f"-(v.embedding OPERATOR({ext}.<#>) w.embedding)"
+    else:
+        vector = f"e.embedding::real[]::{sql.vector}"
+        similarity = f"1 - (v.embedding {sql.distance} w.embedding)"
     return (
         "WITH mmr_c AS MATERIALIZED (SELECT s.*, row_number() OVER () AS mmr_pos "
         f"FROM ({search}) s), "
-        f"mmr_v AS MATERIALIZED (SELECT c.mmr_pos, {vector} AS embedding "
-        f"FROM mmr_c c JOIN {sql.entries} e ON e.id = c.id) "
-        f"SELECT c.*, ARRAY(SELECT 1 - (v.embedding {sql.distance} w.embedding) "
-        "FROM mmr_v w ORDER BY w.mmr_pos) AS mmr_sims "
+        # One primary-key look-up per candidate (a join would be planned as a scan of the
+        # table: its cost model does not see the candidates are few).
+        f"mmr_v AS MATERIALIZED (SELECT c.mmr_pos, (SELECT {vector} FROM {sql.entries} e "
+        "WHERE e.id = c.id) AS embedding FROM mmr_c c) "
+        f"SELECT c.*, ARRAY(SELECT {similarity} FROM mmr_v w WHERE w.mmr_pos > v.mmr_pos "
+        "ORDER BY w.mmr_pos) AS mmr_sims "
         "FROM mmr_c c JOIN mmr_v v ON v.mmr_pos = c.mmr_pos"
     )
 
@@ -112,29 +123,34 @@ def candidates(rows: Sequence[Any], mode: str, threshold: float | None) -> list[
     return [r for r in ranked if r["distance"] is not None and 1.0 - r["distance"] >= threshold]
 
 
-def select(ranked: Sequence[Any], mmr: MMR, mode: str) -> list[int]:
-    """The positions in ``ranked`` (the candidates, best first) of the ``mmr.k`` picks, in
-    the order picked. Ties go to the better-ranked candidate."""
+def select(ranked: Sequence[Any], rows: Sequence[Any], mmr: MMR, mode: str) -> list[int]:
+    """The positions in ``ranked`` (the candidates kept, best first) of the ``mmr.k`` picks, in
+    the order picked; ``rows`` are all the statement's rows (their ``mmr_sims`` hold the pairs).
+    Ties go to the better-ranked candidate."""
+    by_pos = {r["mmr_pos"]: r["mmr_sims"] for r in rows}
     relevance = _relevance(ranked, mode)
-    lam = mmr.lambda_mult
-    # Each candidate's largest similarity to the picks so far (none yet: no penalty).
+    positions = [r["mmr_pos"] for r in ranked]
+    lam, mu = mmr.lambda_mult, 1.0 - mmr.lambda_mult
+    # Each candidate's largest similarity to the picks so far (no picks yet: no penalty).
     closest = [-math.inf] * len(ranked)
     left = list(range(len(ranked)))
     picked: list[int] = []
     while left and len(picked) < mmr.k:
         best, best_score = left[0], -math.inf
         for i in left:
-            penalty = closest[i] if picked else 0.0
-            score = lam * relevance[i] - (1.0 - lam) * penalty
+            score = lam * relevance[i] - (mu * closest[i] if picked else 0.0)
             if score > best_score:
                 best, best_score = i, score
         picked.append(best)
         left.remove(best)
-        sims = ranked[best]["mmr_sims"]
+        # The pick's similarity to candidate p is in the row of the smaller position.
+        pb = positions[best]
+        row = by_pos[pb]
         for i in left:
-            s = sims[ranked[i]["mmr_pos"] - 1]
-            if s > closest[i]:
-                closest[i] = s
+            p = positions[i]
+            sim = row[p - pb - 1] if p > pb else by_pos[p][pb - p - 1]
+            if sim > closest[i]:
+                closest[i] = sim
     return picked
 
 
@@ -146,7 +162,7 @@ def hits(
     In a vector search ``vector_rank`` is the hit's place among the candidates by similarity.
     """
     ranked = candidates(rows, mode, threshold)
-    picked = select(ranked, mmr, mode)
+    picked = select(ranked, rows, mmr, mode)
     found = hits_from_rows([ranked[i] for i in picked], collection, None)
     if mode != "vector":
         return found

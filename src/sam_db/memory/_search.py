@@ -197,7 +197,8 @@ async def _fetch(
 ) -> list[Any]:
     text, args = statement(request, vector, exact, log, query)
     if request.mmr is not None:
-        text = _mmr.wrap(text, request.schema.statements)
+        # l2_normalize came with pgvector 0.7; iterative scans (0.8) tell a server that has it.
+        text = _mmr.wrap(text, request.schema.statements, request.schema.iterative_scans)
     if request.mode != "vector":
         return await _fetch_text(conn, text, args, request.mode)  # in order already
     rows = await conn.fetch(text, *args)
