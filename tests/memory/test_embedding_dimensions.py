@@ -48,7 +48,8 @@ async def _fetch(dsn: str, sql: str) -> object:
 
 
 async def _use(dsn: str, dimensions: int) -> None:
-    """add, add_many, search (index, exact, hybrid), search_by_vector and explain_search."""
+    """add, add_many, search (index, exact, hybrid, MMR), search_by_vector, explain_search and
+    keyed upserts."""
     embedder = HashEmbedder(dimensions)
     async with MemoryStore(dsn, embedder) as store:
         first = await store.add("the raw_decode method of json.JSONDecoder")
@@ -66,6 +67,9 @@ async def _use(dsn: str, dimensions: int) -> None:
         kind = "halfvec" if store._opened().half else "vector"
         plan = await store.explain_search("anything", k=3)
         assert f"memory_search_vector('[...]'::{kind})" in plan, plan
+        for mode in ("vector", "hybrid"):
+            diverse = await store.search(query, k=5, mode=mode, mmr_lambda=0.5, fetch_k=20)
+            assert len(diverse) == 5 and diverse[0].entry.id == first.id, mode
         keyed = await store.add("a keyed memory", key="doc-1")
         again = await store.add("a keyed memory, changed", key="doc-1")
         assert again.id == keyed.id and await store.get_by_key("doc-1") == again
