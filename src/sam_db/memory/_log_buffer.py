@@ -23,6 +23,7 @@ from collections.abc import Callable, Sequence
 from datetime import datetime, timezone
 from typing import Any
 
+from ..errors import ConfigurationError
 from ._models import SearchHit
 
 logger = logging.getLogger("sam_db.memory")
@@ -47,8 +48,6 @@ DEFAULT_FLUSH_INTERVAL = 1.0
 
 def check_mode(mode: object) -> str:
     """``access_log_mode``: ``"buffered"`` (the default) or ``"sync"``."""
-    from ..errors import ConfigurationError
-
     if not isinstance(mode, str) or mode not in MODES:
         raise ConfigurationError(
             f"access_log_mode must be 'buffered' (written in the background) or 'sync' "
@@ -59,8 +58,6 @@ def check_mode(mode: object) -> str:
 
 def check_interval(value: object) -> float:
     """``access_log_flush_interval``: seconds, a positive number (at most a day)."""
-    from ..errors import ConfigurationError
-
     if isinstance(value, bool) or not isinstance(value, (int, float)) or not 0 < value <= 86400:
         raise ConfigurationError(
             f"access_log_flush_interval must be a number of seconds in (0, 86400], got {value!r}"
