@@ -40,14 +40,18 @@ CREATE FUNCTION memory_text_document(content text) RETURNS tsvector
         || regexp_replace(btrim(regexp_replace(memory_text_terms(content), ' +', ' ', 'g')),
                           '[^ ]+', '''\&'':1A', 'g')::tsvector;
 
--- The tsquery of a search text: any of the lexemes its own memory_text_document holds, OR-ed.
+-- The tsquery of a search text: its identifier terms OR-ed when it has any (the weight A
+-- lexemes of its own memory_text_document), otherwise any of its lexemes, OR-ed. An identifier
+-- names what the text is about; its ordinary words ("how do I use ...") would make the query
+-- match, and a search rank, a large share of all entries for nothing.
 -- Built through tsvector's text form, which quotes every lexeme (no lexeme holds a space), so
 -- dropping the positions and joining with ' | ' gives tsquery input; no dictionary runs twice.
 -- NULL (matches nothing, and no NOTICE) for a text without lexemes, e.g. only stop words.
 CREATE FUNCTION memory_text_query(query text) RETURNS tsquery
     LANGUAGE sql IMMUTABLE STRICT PARALLEL SAFE
     RETURN regexp_replace(
-        regexp_replace(NULLIF(memory_text_document(query)::text, ''),
+        regexp_replace(COALESCE(NULLIF(ts_filter(memory_text_document(query), '{a}')::text, ''),
+                                NULLIF(memory_text_document(query)::text, '')),
                        ''':[0-9A-D,]+(?= |$)', '''', 'g'),
         ' ', ' | ', 'g')::tsquery;
 
