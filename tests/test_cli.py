@@ -187,6 +187,7 @@ def workdir() -> Iterator[Path]:
     shutil.rmtree(path, ignore_errors=True)
 
 
+@pytest.mark.slow
 def test_embedded_default_when_no_dsn(workdir: Path) -> None:
     tmp_path = workdir
     env = {k: v for k, v in os.environ.items() if k != "DATABASE_URL"}

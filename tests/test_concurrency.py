@@ -51,7 +51,6 @@ def test_many_processes_migrating_at_once_apply_each_migration_exactly_once(
     assert [r.state for r in asyncio.run(sam_db.status(db_dsn))] == ["applied"] * 5
 
 
-@pytest.mark.slow
 def test_killed_migrator_leaves_no_stale_lock(db_dsn: str) -> None:
     # A process that holds the migration lock and is killed: its transaction dies with it.
     holder = subprocess.Popen(

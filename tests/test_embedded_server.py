@@ -97,6 +97,7 @@ def test_config_gives_the_running_servers_dsn(
         assert [m.version for m in applied][:4] == ["001", "002", "003", "004"]
 
 
+@pytest.mark.slow
 def test_two_servers_in_one_process_share_it_until_the_last_leaves(project: Path) -> None:
     with server(path=project / "d") as outer:
         with server(path=project / "d") as inner:

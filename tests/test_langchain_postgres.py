@@ -106,6 +106,7 @@ def _installer(python: str) -> list[str]:
 
 
 @pytest.mark.slow
+@pytest.mark.versions
 def test_sam_db_and_langchain_postgres_install_together_and_share_a_database(
     db_dsn: str, tmp_path: Path
 ) -> None:

@@ -24,6 +24,7 @@ def _forward_migrations() -> int:
 
 
 @pytest.mark.slow
+@pytest.mark.versions
 def test_wheel_installs_into_a_fresh_venv_and_its_cli_migrates_the_embedded_server() -> None:
     env = {k: v for k, v in os.environ.items() if k not in ("DATABASE_URL", "PYTHONPATH")}
     env["BUILD_PYTHON"] = sys.executable

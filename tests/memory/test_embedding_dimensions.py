@@ -100,7 +100,6 @@ async def _index_serves_the_search(dsn: str) -> bool:
 SIZES = [(384, False, "vector(384)"), (1536, True, "halfvec(1536)"), (3072, True, "halfvec(3072)")]
 
 
-@pytest.mark.slow
 @pytest.mark.parametrize(("dimensions", "half", "column"), SIZES)
 async def test_generated_migration_makes_the_store_work_at_that_size_and_rolls_back(
     db_dsn: str, tmp_path: Path, dimensions: int, half: bool, column: str

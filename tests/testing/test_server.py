@@ -31,6 +31,7 @@ def test_fixtures_do_nothing_until_requested(pytester: pytest.Pytester) -> None:
     assert not list(basetemp.rglob("PG_VERSION"))
 
 
+@pytest.mark.slow
 def test_xdist_workers_share_one_server_and_one_template_build(pytester: pytest.Pytester) -> None:
     record = pytester.path / "record.jsonl"
     pytester.makepyfile(
@@ -54,6 +55,7 @@ def test_xdist_workers_share_one_server_and_one_template_build(pytester: pytest.
     assert not server_datadir(basetemp).exists()  # its data was deleted
 
 
+@pytest.mark.slow
 @pytest.mark.parametrize("signal_name", ["SIGINT", "SIGTERM"])
 def test_interrupted_run_leaves_no_server_behind(
     pytester: pytest.Pytester, signal_name: str
@@ -79,6 +81,7 @@ def test_interrupted_run_leaves_no_server_behind(
     assert not server_datadir(basetemp).exists()
 
 
+@pytest.mark.slow
 def test_a_server_left_by_a_killed_run_is_deleted_by_the_next_run(
     pytester: pytest.Pytester,
 ) -> None:

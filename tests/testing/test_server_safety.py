@@ -87,6 +87,7 @@ def _relations_outside_plugin_schemas(dsn: str) -> set[tuple[str, str]]:
     return {(r["nspname"], r["relname"]) for r in rows}
 
 
+@pytest.mark.slow
 def test_database_url_is_never_used(
     pytester: pytest.Pytester, monkeypatch: pytest.MonkeyPatch, no_server_env: None
 ) -> None:
