@@ -16,7 +16,13 @@ Measured:
   and conditions, planner settings SET for the session, one connection). The store searches
   with the access log off, written by the search (``access_log_mode="sync"``) and buffered (the
   default: a background COPY), and with MMR (k of fetch_k=40 candidates). All take turns in
-  blocks of 25 queries, in rotating order.
+  blocks of 25 queries, in rotating order;
+- search modes: ``MemoryStore.search`` p50 with ``mode="vector"``, ``"text"`` and ``"hybrid"``
+  (log off), taking turns likewise, for identifier-style and ordinary-language queries from
+  bench/retrieval_corpus.py. Entries hold the standard library's docstrings (the retrieval
+  evaluation's passages, cycled to ``rows``, each made unique by its row number), so the text
+  leg sees a real word distribution; vectors stay synthetic, so no recall is given here
+  (bench/retrieval_eval.py measures the modes' hit@10 with a real model).
 """
 
 from __future__ import annotations
@@ -39,6 +45,7 @@ import numpy as np
 from pgvector import Vector
 from pgvector.asyncpg import register_vector
 
+import retrieval_corpus as rc
 from sam_db import migrate
 from sam_db._ident import quote_ident
 from sam_db.memory import MemoryStore
@@ -162,6 +169,7 @@ RAW_SQL = (
     "ORDER BY distance LIMIT 10"
 )
 BLOCK = 25  # queries per block; methods take turns block by block
+MODE_QUERIES = 200  # queries of each kind (identifier-style, ordinary-language) per mode
 LOAD_ROUNDS = 4  # slices in which raw COPY and add_many take turns
 
 
@@ -224,7 +232,12 @@ def recall(
 
 async def run(dsn: str, rows: int, queries: int, ef: int) -> None:
     x, q = data(rows, queries)
-    texts = [f"memory row {i}" for i in range(rows)]
+    corpus = rc.passages()
+    texts = [f"{corpus[i % len(corpus)]} #{i}" for i in range(rows)]
+    mode_queries = [
+        *((qy.text, "identifier") for qy in rc.identifier_queries(corpus, MODE_QUERIES)),
+        *((qy.text, "ordinary") for qy in rc.ordinary_queries(corpus, MODE_QUERIES)),
+    ]
     sims = q @ x.T
     truth = np.argsort(-sims, axis=1)[:, :K]
     masked = np.where((np.arange(rows) % BUCKETS) == 0, sims, -np.inf)
@@ -238,7 +251,9 @@ async def run(dsn: str, rows: int, queries: int, ef: int) -> None:
         for d in (raw_dsn, store_dsn):
             await migrate(d)
         print(f"loading {rows} rows of {D}-d vectors into the HNSW-indexed table ...", flush=True)
-        embedder = Precomputed(texts, x)
+        # Mode queries take the first query vectors (the text leg ignores them).
+        qtexts = [t for t, _ in mode_queries]
+        embedder = Precomputed(texts + qtexts, np.vstack([x, np.resize(q, (len(qtexts), D))]))
         async with (
             MemoryStore(store_dsn, embedder, ef_search=ef) as store,
             MemoryStore(store_dsn, embedder, ef_search=ef, access_log_mode="sync") as sync_store,
@@ -260,6 +275,7 @@ async def run(dsn: str, rows: int, queries: int, ef: int) -> None:
                         await compare_searches(raw, store, sync_store, q, filtered)
                     ).items():
                         table.append((f"{name}, {label}", *_stats(times), *recall(res, tr, texts)))
+                modes = await compare_modes(store, mode_queries)
             finally:
                 await raw.close()
     finally:
@@ -283,6 +299,33 @@ async def run(dsn: str, rows: int, queries: int, ef: int) -> None:
     for i, (name, p50, p95, rec, shortest) in enumerate(table):
         ratio = p50 / base[i >= group]
         print(f"{name:<34} {p50:>8.2f} {p95:>8.2f} {ratio:>9.2f} {rec:>7.3f} {shortest:>8}")
+    print()
+    print(f"{'search modes k=10, docstrings':<34} {'p50 ms':>8} {'p95 ms':>8} {'p50 ratio':>9}")
+    for kind in ("identifier", "ordinary"):
+        for mode in ("vector", "text", "hybrid"):
+            p50, p95 = _stats(modes[(mode, kind)])
+            ratio = p50 / _stats(modes[("vector", kind)])[0]
+            print(f"{mode + ', ' + kind:<34} {p50:>8.2f} {p95:>8.2f} {ratio:>9.2f}")
+
+
+async def compare_modes(
+    store: MemoryStore, queries: list[tuple[str, str]]
+) -> dict[tuple[str, str], list[float]]:
+    """Search latency per (mode, query kind); modes take turns in blocks, in rotating order."""
+    modes = ["vector", "text", "hybrid"]
+    out: dict[tuple[str, str], list[float]] = {
+        (m, k): [] for m in modes for k in ("identifier", "ordinary")
+    }
+    for m in modes:  # warm-up
+        for text, _ in queries[:BLOCK]:
+            await store.search(text, k=K, mode=m, log=False)
+    for b, first in enumerate(range(0, len(queries), BLOCK)):
+        for m in modes[b % len(modes) :] + modes[: b % len(modes)]:
+            for text, kind in queries[first : first + BLOCK]:
+                start = time.perf_counter()
+                await store.search(text, k=K, mode=m, log=False)
+                out[(m, kind)].append(time.perf_counter() - start)
+    return out
 
 
 class _Conn:
