@@ -64,6 +64,10 @@ def test_interrupted_run_leaves_no_server_behind(
         f"""
         import os, signal
 
+        # As in a terminal: a run started as a background job (``cmd &``, nohup) inherits SIGINT
+        # ignored, and so would this inner run, and the signal below would do nothing.
+        signal.signal(signal.SIGINT, signal.default_int_handler)
+
         def test_interrupted(sam_db_dsn):
             open("started", "w").write(sam_db_dsn)
             os.kill(os.getpid(), signal.{signal_name})
