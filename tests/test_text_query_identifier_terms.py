@@ -1,5 +1,5 @@
-"""memory_text_query (migration 005): a query's identifier terms, when it has any, are what it
-matches; its ordinary words then only rank nothing more (the text leg stays small)."""
+"""memory_text_query (migration 005): what a search text matches: its identifier terms when it has
+any, else its words less those ANALYZE counts in many entries (the text leg stays small)."""
 
 from __future__ import annotations
 
@@ -41,3 +41,23 @@ async def test_a_query_without_identifier_terms_matches_any_of_its_words(
     texts = ["use raw_decode on a string", "use the decoder", "a socket"]
     found = await _matches(migrated_dsn, texts, "how do I use a decoder")
     assert found == ["use raw_decode on a string", "use the decoder"]
+
+
+async def test_a_query_leaves_out_words_analyze_counts_in_many_entries(migrated_dsn: str) -> None:
+    conn = await asyncpg.connect(migrated_dsn)
+    try:
+        await conn.execute("INSERT INTO memory_collections (name) VALUES ('a')")
+        await conn.execute(
+            "INSERT INTO memory_entries (collection_id, content, content_hash, embedding) "
+            "SELECT 1, 'a frequent phrase ' || i, sha256(convert_to('f' || i, 'UTF8')), "
+            "array_fill(0.1, ARRAY[1536])::vector FROM generate_series(1, 700) i"
+        )
+        await conn.execute(INSERT, "a scarce phrase")
+        await conn.execute("ANALYZE memory_entries")
+        count = "SELECT count(*) FROM memory_entries WHERE content_tsv @@ memory_text_query($1)"
+        # 'phrase' is in every entry: the query matches by its rarer word only ...
+        assert await conn.fetchval(count, "scarce phrase") == 1
+        # ... and by its common words when it has no other.
+        assert await conn.fetchval(count, "frequent phrase") == 701
+    finally:
+        await conn.close()

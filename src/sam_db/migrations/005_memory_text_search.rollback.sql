@@ -4,5 +4,7 @@ ALTER TABLE memory_entries
     DROP COLUMN key,
     DROP COLUMN content_tsv;
 DROP FUNCTION memory_text_query(text);
+DROP FUNCTION memory_text_common_lexemes();
+DROP FUNCTION memory_text_common_rows();
 DROP FUNCTION memory_text_document(text);
 DROP FUNCTION memory_text_terms(text);

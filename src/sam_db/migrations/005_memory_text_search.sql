@@ -41,16 +41,40 @@ CREATE FUNCTION memory_text_document(content text) RETURNS tsvector
                           '[^ ]+', '''\&'':1A', 'g')::tsvector;
 
 -- The tsquery of a search text: its identifier terms OR-ed when it has any (the weight A
--- lexemes of its own memory_text_document), otherwise any of its lexemes, OR-ed. An identifier
--- names what the text is about; its ordinary words ("how do I use ...") would make the query
--- match, and a search rank, a large share of all entries for nothing.
+-- lexemes of its own memory_text_document); otherwise its lexemes OR-ed, leaving out those the
+-- planner's statistics (ANALYZE's most common lexemes of content_tsv) count in more than
+-- memory_text_common_rows() entries, unless that leaves none. An identifier names what the text
+-- is about, and the rarer words carry the rest of its meaning; the ordinary and very common
+-- words ("how do I use ...") would make the query match, and a search rank, a large share of
+-- all entries for little gain. A table never analyzed, or a small one, keeps every lexeme.
 -- Built through tsvector's text form, which quotes every lexeme (no lexeme holds a space), so
 -- dropping the positions and joining with ' | ' gives tsquery input; no dictionary runs twice.
 -- NULL (matches nothing, and no NOTICE) for a text without lexemes, e.g. only stop words.
+CREATE FUNCTION memory_text_common_rows() RETURNS real
+    LANGUAGE sql IMMUTABLE PARALLEL SAFE
+    RETURN 500;
+
+-- The lexemes of content_tsv that ANALYZE found in more than memory_text_common_rows() entries.
+-- The table is named through a row of it (tableoid), which binds it at creation: no lookup by
+-- name through search_path. NULL when the table is empty or never analyzed.
+CREATE FUNCTION memory_text_common_lexemes() RETURNS text[]
+    LANGUAGE sql STABLE PARALLEL SAFE
+    RETURN (SELECT array_agg(u.lexeme)
+            FROM pg_class c
+            JOIN pg_namespace n ON n.oid = c.relnamespace
+            JOIN pg_stats s ON s.schemaname = n.nspname AND s.tablename = c.relname
+                           AND s.attname = 'content_tsv',
+                 unnest(s.most_common_elems::text::text[], s.most_common_elem_freqs)
+                     AS u(lexeme, freq)
+            WHERE c.oid = (SELECT e.tableoid FROM memory_entries e LIMIT 1)
+              AND u.freq * c.reltuples > memory_text_common_rows());
+
 CREATE FUNCTION memory_text_query(query text) RETURNS tsquery
-    LANGUAGE sql IMMUTABLE STRICT PARALLEL SAFE
+    LANGUAGE sql STABLE STRICT PARALLEL SAFE
     RETURN regexp_replace(
         regexp_replace(COALESCE(NULLIF(ts_filter(memory_text_document(query), '{a}')::text, ''),
+                                NULLIF(ts_delete(memory_text_document(query),
+                                                 memory_text_common_lexemes())::text, ''),
                                 NULLIF(memory_text_document(query)::text, '')),
                        ''':[0-9A-D,]+(?= |$)', '''', 'g'),
         ' ', ' | ', 'g')::tsquery;
