@@ -203,6 +203,13 @@ def test_begin_atomic_counts_only_in_create_function_or_procedure() -> None:
     assert sqls(proc + "; SELECT 2") == [proc, "SELECT 2"]
 
 
+def test_begin_in_a_routine_holds_semicolons_whatever_follows_it_as_psql_does() -> None:
+    # psql counts BEGIN itself in CREATE FUNCTION/PROCEDURE, so a glued "BEGIN ATOMICSET" still
+    # holds the ';' before END; found by the generated-scripts differential test.
+    head = "CREATE FUNCTION f() LANGUAGE sql BEGIN ATOMICSET x = 1; END"
+    assert sqls(head + "; SELECT 2") == [head, "SELECT 2"]
+
+
 def test_statement_offsets_cover_its_code() -> None:
     script = "-- c\nSELECT 1 /* x */ ;\n  SELECT (2)"
     stmts = split_statements(script)

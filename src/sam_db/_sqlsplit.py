@@ -77,7 +77,7 @@ def has_statements(script: str) -> bool:
 class _Open:
     """The statement being read: its leading tokens, parenthesis depth and ``BEGIN ATOMIC`` depth."""
 
-    __slots__ = ("atomic", "depth", "end", "head", "prev", "start")
+    __slots__ = ("atomic", "depth", "end", "head", "start")
 
     def __init__(self) -> None:
         self.head: list[Token] = []
@@ -85,7 +85,6 @@ class _Open:
         self.atomic = 0  # > 0 inside BEGIN ATOMIC ... END, where CASE ... END nests
         self.start = -1
         self.end = -1
-        self.prev = ""
 
     def add(self, tok: Token) -> None:
         if self.start < 0:
@@ -100,12 +99,12 @@ class _Open:
             elif tok.text == ")" and self.depth > 0:  # psql never lets the depth go below zero
                 self.depth -= 1
         elif word and self.depth == 0 and self._is_routine():
-            opens = word == "ATOMIC" and self.prev == "BEGIN"
-            if opens or (self.atomic and word == "CASE"):
+            # psql counts BEGIN itself, whatever follows it (psqlscan.l): BEGIN ATOMIC is the only
+            # valid use, and a mistyped "BEGIN ATOMICX" still holds the ';' that psql would hold.
+            if word == "BEGIN" or (self.atomic and word == "CASE"):
                 self.atomic += 1
             elif self.atomic and word == "END":
                 self.atomic -= 1
-        self.prev = word
 
     def _is_routine(self) -> bool:
         # Like psql, look at the statement's first words only (not strings, numbers, symbols).
