@@ -7,7 +7,9 @@ The choices made here, measured by bench/retrieval_eval.py:
 
 - *OR, not AND*: a query matches entries holding any of its lexemes (stop words dropped), so the
   ordinary words of "how do I use raw_decode?" cannot make it match nothing; ranking sorts out
-  which matches are best.
+  which matches are best. ``memory_text_query`` keeps that set small, as every match is ranked:
+  a query with identifier terms matches by those only, one without leaves out the lexemes that
+  ANALYZE counts in many entries (unless none is left).
 - *Weights*: identifier terms are stored with weight A, ordinary lexemes with D; ``ts_rank``'s
   default weights (D 0.1 ... A 1.0) make one identifier match count as much as ten word matches.
   The rank is divided by 1 + log(document length) (normalization 1), so a long module docstring
@@ -30,8 +32,9 @@ from ._sql import ENTRY_COLUMNS
 # The RRF constant (see the module docstring).
 RRF_K = 60
 # Candidates each leg contributes to the fusion: at least k, and enough that an entry ranked
-# moderately by both legs can win.
-MIN_FUSION_DEPTH = 40
+# moderately by both legs can win; deeper legs cost time and let more of one leg's weak
+# candidates crowd out the other's (bench/retrieval_eval.py measured both).
+MIN_FUSION_DEPTH = 20
 MAX_FUSION_DEPTH = 1000
 # ts_rank normalization: divide by 1 + the logarithm of the document length.
 RANK_NORMALIZATION = 1
