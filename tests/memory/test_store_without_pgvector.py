@@ -21,7 +21,7 @@ from tests.test_no_pgvector import (  # noqa: F401 -- the cluster's fixtures and
 
 
 async def test_opening_a_store_without_pgvector_raises_extension_missing_error(
-    pg15_dsn: str,
+    pg15_dsn: str,  # noqa: F811 -- the imported fixture, requested by name
 ) -> None:
     store = MemoryStore(pg15_dsn, HashEmbedder())
     with pytest.raises(ExtensionMissingError) as info:
@@ -34,7 +34,7 @@ async def test_opening_a_store_without_pgvector_raises_extension_missing_error(
 
 
 async def test_a_store_after_the_failed_migration_raises_extension_missing_error(
-    pg15_dsn: str,
+    pg15_dsn: str,  # noqa: F811 -- the imported fixture, requested by name
 ) -> None:
     with pytest.raises(ExtensionMissingError):
         await sam_db.migrate(pg15_dsn)  # 001-003 stay applied, 004 needs pgvector
