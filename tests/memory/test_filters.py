@@ -13,15 +13,14 @@ import pytest
 
 from sam_db.errors import FilterError
 from sam_db.memory import MemoryStore
-from sam_db.memory._filters import (
+from sam_db.memory._filter_limits import (
     MAX_DEPTH,
     MAX_FILTER_CHARS,
     MAX_IN_VALUES,
     MAX_INT_DIGITS,
     MAX_VALUE_DEPTH,
-    Params,
-    compile_filter,
 )
+from sam_db.memory._filters import Params, compile_filter
 
 # -- compilation ---------------------------------------------------------------------------------
 
