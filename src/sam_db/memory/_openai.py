@@ -73,6 +73,38 @@ def _should_retry(headers: Any) -> bool | None:
     return {"true": True, "false": False}.get(raw.strip().lower()) if raw else None
 
 
+def _check_settings(counts: dict[str, Any], max_retries: Any, times: dict[str, Any]) -> None:
+    """Refuse an ``OpenAIEmbedder`` setting out of range: ``counts`` are positive ints,
+    ``times`` finite numbers >= 0."""
+    for name, value in counts.items():
+        if isinstance(value, bool) or not isinstance(value, int) or value < 1:
+            raise ConfigurationError(f"{name} must be a positive int, got {value!r}")
+    if counts["max_batch"] > 2048:
+        raise ConfigurationError("max_batch cannot exceed 2048 (the embeddings API's limit)")
+    if isinstance(max_retries, bool) or not isinstance(max_retries, int) or max_retries < 0:
+        raise ConfigurationError(f"max_retries must be an int >= 0, got {max_retries!r}")
+    for name, f in times.items():
+        if not isinstance(f, (int, float)) or not math.isfinite(f) or f < 0:
+            raise ConfigurationError(f"{name} must be a finite number >= 0, got {f!r}")
+
+
+def _api_key(api_key: str | None) -> str:
+    """``api_key``, else ``OPENAI_API_KEY``; refused when missing or unusable in a header."""
+    key = api_key if api_key is not None else os.environ.get("OPENAI_API_KEY")
+    if not key:
+        raise ConfigurationError(
+            "no OpenAI API key: set OPENAI_API_KEY or pass api_key= "
+            "(for a local server that needs none, pass any placeholder)"
+        )
+    if not (key.isascii() and key.isprintable()) or any(c.isspace() for c in key):
+        # Never quoted: HTTP would reject it as a header, echoing it in its error.
+        raise ConfigurationError(
+            "the OpenAI API key holds a space, a control or a non-ASCII character: "
+            "check OPENAI_API_KEY / api_key= (a stray newline from a file?)"
+        )
+    return key
+
+
 class OpenAIEmbedder:
     """An :class:`~sam_db.memory.Embedder` calling ``POST /embeddings`` with ``openai.AsyncOpenAI``.
 
@@ -115,22 +147,11 @@ class OpenAIEmbedder:
     ) -> None:
         if not isinstance(model, str) or not model:
             raise ConfigurationError("model must be a non-empty string")
-        for name, value in (
-            ("dimensions", dimensions),
-            ("max_batch", max_batch),
-            ("max_tokens_per_request", max_tokens_per_request),
-            ("max_input_tokens", max_input_tokens),
-            ("max_concurrency", max_concurrency),
-        ):
-            if isinstance(value, bool) or not isinstance(value, int) or value < 1:
-                raise ConfigurationError(f"{name} must be a positive int, got {value!r}")
-        if max_batch > 2048:
-            raise ConfigurationError("max_batch cannot exceed 2048 (the embeddings API's limit)")
-        if isinstance(max_retries, bool) or not isinstance(max_retries, int) or max_retries < 0:
-            raise ConfigurationError(f"max_retries must be an int >= 0, got {max_retries!r}")
-        for name, f in (("timeout", timeout), ("backoff", backoff), ("max_wait", max_wait)):
-            if not isinstance(f, (int, float)) or not math.isfinite(f) or f < 0:
-                raise ConfigurationError(f"{name} must be a finite number >= 0, got {f!r}")
+        counts = {"dimensions": dimensions, "max_batch": max_batch}
+        counts |= {"max_tokens_per_request": max_tokens_per_request}
+        counts |= {"max_input_tokens": max_input_tokens, "max_concurrency": max_concurrency}
+        times = {"timeout": timeout, "backoff": backoff, "max_wait": max_wait}
+        _check_settings(counts, max_retries, times)
         self.model = model
         self.dimensions = dimensions
         self.max_batch = max_batch
@@ -158,18 +179,7 @@ class OpenAIEmbedder:
                 raise ConfigurationError("pass client=, or base_url=/api_key=, not both")
             self._client = client.with_options(max_retries=0)
         else:
-            key = api_key if api_key is not None else os.environ.get("OPENAI_API_KEY")
-            if not key:
-                raise ConfigurationError(
-                    "no OpenAI API key: set OPENAI_API_KEY or pass api_key= "
-                    "(for a local server that needs none, pass any placeholder)"
-                )
-            if not (key.isascii() and key.isprintable()) or any(c.isspace() for c in key):
-                # Never quoted: HTTP would reject it as a header, echoing it in its error.
-                raise ConfigurationError(
-                    "the OpenAI API key holds a space, a control or a non-ASCII character: "
-                    "check OPENAI_API_KEY / api_key= (a stray newline from a file?)"
-                )
+            key = _api_key(api_key)
             self._client = openai.AsyncOpenAI(
                 api_key=key, base_url=base_url, max_retries=0, timeout=self.timeout
             )
