@@ -378,7 +378,9 @@ class MemoryStore(_Maintenance):
         async def compute() -> Any:
             return (await embed_texts(embedder, [query], found.dimensions, found.half))[0]
 
-        return await self._query_cache.get(str(embedder.model), found.dimensions, query, compute)
+        # Keyed by the packed form too: a store reopened after a migration to halfvec packs anew.
+        model = f"{embedder.model}\x00halfvec" if found.half else str(embedder.model)
+        return await self._query_cache.get(model, found.dimensions, query, compute)
 
     def __repr__(self) -> str:
         where = "borrowed pool" if not self._owns_pool else redact_dsn(self._dsn or "")
