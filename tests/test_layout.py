@@ -10,8 +10,6 @@ from __future__ import annotations
 import ast
 from pathlib import Path
 
-import pytest
-
 PACKAGE = Path(__file__).resolve().parents[1] / "src" / "sam_db"
 MAX_MODULE_LINES = 400
 MAX_FUNCTION_LINES = 60
@@ -25,12 +23,6 @@ _ARGPARSE = {
 }
 #: A function making at least this many argparse calls is a parser's set-up.
 _ARGPARSE_SETUP = 5
-
-_PENDING = pytest.mark.xfail(
-    strict=False,
-    reason="issue 10's split is still landing (memory/_store.py façade, memory/_filters.py, "
-    "testing/plugin.py, OpenAIEmbedder.__init__)",
-)
 
 
 def _modules() -> list[Path]:
@@ -80,7 +72,6 @@ def test_a_long_function_is_found_and_a_parser_setup_is_not() -> None:
     assert long_functions(source) == [("C.long", MAX_FUNCTION_LINES + 1)]
 
 
-@_PENDING
 def test_no_module_is_over_the_line_limit() -> None:
     over = {
         _where(p): n
@@ -90,7 +81,6 @@ def test_no_module_is_over_the_line_limit() -> None:
     assert over == {}
 
 
-@_PENDING
 def test_no_function_is_over_the_line_limit() -> None:
     over = {
         f"{_where(p)}:{name}": n
