@@ -68,7 +68,8 @@ def late_server(dsn: str, delay: float = LATE) -> Iterator[int]:
         await asyncio.gather(_pump(client_r, server_w), _pump(server_r, client_w))
 
     async def main() -> None:
-        await asyncio.sleep(delay)
+        if await asyncio.to_thread(stop.wait, delay):  # the test ended before the server was up
+            return
         server = await asyncio.start_server(serve, "127.0.0.1", port)
         async with server:
             await asyncio.to_thread(stop.wait)
