@@ -77,7 +77,20 @@ def _parser() -> argparse.ArgumentParser:
     )
     p.add_argument("--version", action="version", version=f"%(prog)s {_version()}")
     sub = p.add_subparsers(dest="command", required=True, metavar="COMMAND")
+    _migrate_parser(sub, common)
+    _history_parsers(sub, common)
+    _deploy_parsers(sub, common)
+    _embedded_parsers(sub, common)
+    c = sub.add_parser(
+        "config", parents=[common], help="print the effective settings and where each came from"
+    )
+    c.add_argument("--json", action="store_true", help="machine-readable output")
+    return p
 
+
+def _migrate_parser(
+    sub: argparse._SubParsersAction[argparse.ArgumentParser], common: argparse.ArgumentParser
+) -> None:
     m = sub.add_parser("migrate", parents=[common], help="apply pending migrations")
     m.add_argument("--target", help="stop after this version")
     m.add_argument(
@@ -110,6 +123,11 @@ def _parser() -> argparse.ArgumentParser:
         help="print the SQL that would run, in order, with its framing; change nothing",
     )
 
+
+def _history_parsers(
+    sub: argparse._SubParsersAction[argparse.ArgumentParser], common: argparse.ArgumentParser
+) -> None:
+    """status, rollback, repair, new and seed: reading and changing the migration history."""
     s = sub.add_parser("status", parents=[common], help="show each migration's state")
     s.add_argument("--json", action="store_true", help="machine-readable output")
     s.add_argument(
@@ -153,6 +171,11 @@ def _parser() -> argparse.ArgumentParser:
 
     sub.add_parser("seed", parents=[common], help="load the sample workflows, sessions and events")
 
+
+def _deploy_parsers(
+    sub: argparse._SubParsersAction[argparse.ArgumentParser], common: argparse.ArgumentParser
+) -> None:
+    """wait, lint and dump: the commands a deploy pipeline runs around migrate."""
     w = sub.add_parser("wait", parents=[common], help="wait until the server accepts connections")
     w.add_argument("--timeout", type=float, default=60.0, metavar="S", help="give up after S (60)")
 
@@ -170,13 +193,6 @@ def _parser() -> argparse.ArgumentParser:
     d.add_argument("--out", default="schema.sql", metavar="FILE", help="schema.sql; -: stdout")
     d.add_argument("--check", action="store_true", help="exit 3, showing the diff, if FILE differs")
     d.add_argument("--pg-dump", metavar="PATH", help="this pg_dump (default: version-matched)")
-
-    _embedded_parsers(sub, common)
-    c = sub.add_parser(
-        "config", parents=[common], help="print the effective settings and where each came from"
-    )
-    c.add_argument("--json", action="store_true", help="machine-readable output")
-    return p
 
 
 def _embedded_parsers(

@@ -2,7 +2,9 @@
 
 from __future__ import annotations
 
+import tempfile
 from collections.abc import AsyncIterator, Iterator
+from typing import Any
 
 import pytest
 
@@ -31,3 +33,18 @@ def fake_openai() -> Iterator[FakeOpenAI]:
         yield server
     finally:
         server.stop()
+
+
+@pytest.fixture(scope="module")
+def old_server() -> Iterator[str]:
+    """A PostgreSQL 16 + pgvector 0.6.2 server (pgserver), the old-pgvector target, per module.
+
+    The modules using it skip themselves, with the reason, when pgserver is not installed.
+    """
+    pgserver = pytest.importorskip("pgserver")
+    with tempfile.TemporaryDirectory(prefix="sam_db_pg16_") as tmp:
+        server: Any = pgserver.get_server(tmp, cleanup_mode="stop")
+        try:
+            yield server.get_uri()
+        finally:
+            server.cleanup()

@@ -3,11 +3,8 @@ a ``vector(N)`` migration works, a ``halfvec`` one refuses with a hint (upgrade 
 
 from __future__ import annotations
 
-import tempfile
 import uuid
-from collections.abc import Iterator
 from pathlib import Path
-from typing import Any
 
 import asyncpg
 import pytest
@@ -19,23 +16,13 @@ from sam_db.memory import MemoryStore
 from sam_db.testing import HashEmbedder
 from sam_db.testing._server import with_database
 
-pgserver = pytest.importorskip(
+pytest.importorskip(
     "pgserver",
     reason="pgserver (PostgreSQL 16 + pgvector 0.6.2, the old-pgvector target) is not installed; "
     "it comes with sam-db[dev] on Python 3.10-3.12",
 )
 
 pytestmark = pytest.mark.slow
-
-
-@pytest.fixture(scope="module")
-def old_server() -> Iterator[str]:
-    with tempfile.TemporaryDirectory(prefix="sam_db_pg16_") as tmp:
-        server: Any = pgserver.get_server(tmp, cleanup_mode="stop")
-        try:
-            yield server.get_uri()
-        finally:
-            server.cleanup()
 
 
 @pytest.fixture

@@ -6,9 +6,7 @@ Runs against ``pgserver`` (PostgreSQL 16.2 + pgvector 0.6.2), where even naming
 
 from __future__ import annotations
 
-import tempfile
-from collections.abc import AsyncIterator, Iterator
-from typing import Any
+from collections.abc import AsyncIterator
 
 import asyncpg
 import pytest
@@ -17,23 +15,13 @@ from sam_db import migrate, status
 from sam_db.memory import MemoryStore
 from sam_db.testing import HashEmbedder
 
-pgserver = pytest.importorskip(
+pytest.importorskip(
     "pgserver",
     reason="pgserver (PostgreSQL 16 + pgvector 0.6.2, the old-pgvector target) is not installed; "
     "it comes with sam-db[dev] on Python 3.10-3.12",
 )
 
 pytestmark = pytest.mark.slow
-
-
-@pytest.fixture(scope="module")
-def old_server() -> Iterator[str]:
-    with tempfile.TemporaryDirectory(prefix="sam_db_pg16_") as tmp:
-        server: Any = pgserver.get_server(tmp, cleanup_mode="stop")
-        try:
-            yield server.get_uri()
-        finally:
-            server.cleanup()
 
 
 @pytest.fixture

@@ -128,6 +128,13 @@ def metadata_json(metadata: object, *, what: str = "metadata") -> str:
     return text
 
 
+def check_texts(texts: object) -> list[str]:
+    """Return add_many's texts as a list, each checked by :func:`check_text`."""
+    if isinstance(texts, (str, bytes)) or not isinstance(texts, Sequence):
+        raise InvalidInputError("add_many takes a list of texts (use add() for one text)")
+    return [check_text(t, what=f"texts[{i}]") for i, t in enumerate(texts)]
+
+
 def metadata_list(metadata: object, count: int) -> list[str]:
     """Per-text metadata JSON for ``add_many``: None, one dict for all, or one dict per text."""
     if metadata is None or isinstance(metadata, Mapping):

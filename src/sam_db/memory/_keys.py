@@ -206,19 +206,16 @@ async def add_many(
     batch_size: int | None,
 ) -> list[MemoryEntry]:
     """MemoryStore.add_many with ``keys``: one entry per text, in input order."""
-    if isinstance(texts, (str, bytes)) or not isinstance(texts, Sequence):
-        raise InvalidInputError("add_many takes a list of texts (use add() for one text)")
-    for i, t in enumerate(texts):
-        inp.check_text(t, what=f"texts[{i}]")
-    checked = check_keys(keys, len(texts))
-    metas = inp.metadata_list(metadata, len(texts))
+    items = inp.check_texts(texts)
+    checked = check_keys(keys, len(items))
+    metas = inp.metadata_list(metadata, len(items))
     if batch_size is not None:
         inp.check_int(batch_size, "batch_size", 1, 100_000)
-    if not texts:
+    if not items:
         return []
     return await store_keyed(
         context,
-        list(texts),
+        items,
         checked,
         collection,
         metas,

@@ -90,16 +90,13 @@ async def add_many(
     batch_size: int | None,
 ) -> list[MemoryEntry]:
     """MemoryStore.add_many: one entry per input text, in input order."""
-    if isinstance(texts, (str, bytes)) or not isinstance(texts, Sequence):
-        raise InvalidInputError("add_many takes a list of texts (use add() for one text)")
-    for i, t in enumerate(texts):
-        inp.check_text(t, what=f"texts[{i}]")
-    metas = inp.metadata_list(metadata, len(texts))
+    items = inp.check_texts(texts)
+    metas = inp.metadata_list(metadata, len(items))
     if batch_size is not None:
         inp.check_int(batch_size, "batch_size", 1, 100_000)
     return await _store_texts(
         context,
-        list(texts),
+        items,
         collection,
         metas,
         session_id=session_id,
