@@ -15,7 +15,18 @@ Two query sets, each query with one known target passage:
 - **ordinary-language**: a sentence of the target's docstring (not its first line, which often
   names the object) with code-like tokens removed, lower-cased, at least eight words, unique
   in the corpus. Both vector and text search can find these; the check is that fusing the text
-  leg in does not push targets out of the top 10.
+  leg in does not push targets out of the top 10. Being copied from the target, they share its
+  exact wording, which favours text search.
+- **paraphrased**: questions written by hand, in a user's own words, checked in as
+  ``bench/data/paraphrased_queries.json`` (``{"query": ..., "target": "qualified.name"}``).
+  ``paraphrased_queries`` validates them at load: every target names a passage of this Python's
+  corpus, and no query repeats three consecutive words of any passage it accepts.
+
+A query's target is one passage; it also accepts (``Query.accepts``) every passage whose docstring
+text is identical to the target's (``posixpath.basename`` and ``ntpath.basename`` share theirs:
+nothing in the text can tell them apart), and every passage of the same qualified name (a
+property's getter and setter). For the paraphrased set the target is given by qualified name, the
+part of a passage before its signature and colon.
 """
 
 from __future__ import annotations
@@ -66,11 +77,28 @@ _TEXT_TERMS = [
 _CODEISH = re.compile(r"``[^`]*``|`[^`]*`|\S*[_.()\[\]=<>*/\\]\S*|\S*\d\S*")
 
 
+PARAPHRASED_FILE = Path(__file__).resolve().parent / "data" / "paraphrased_queries.json"
+# A query may share no run of this many consecutive words with a passage it accepts.
+MAX_SHARED_RUN = 3
+# Words left out of the overlap rate (they say nothing about copying).
+_STOP_WORDS = frozenset(
+    re.findall(
+        r"\w+",
+        "a an and are as at be by can do does for from get how i if in into is it its my of on "
+        "or out some that the their them this to up what when where which with without",
+    )
+)
+
+
 @dataclass(frozen=True)
 class Query:
     text: str
     target: int  # index of the passage
-    kind: str  # "identifier" or "ordinary"
+    kind: str  # "identifier", "ordinary" or "paraphrased"
+    accepts: frozenset[int] = frozenset()  # passages that count as found (target included)
+
+    def found_by(self, index: int) -> bool:
+        return index == self.target or index in self.accepts
 
 
 def _public(name: str) -> bool:
@@ -201,4 +229,76 @@ def ordinary_queries(texts: list[str], count: int, seed: int = 2) -> list[Query]
         out.append(Query(q, i, "ordinary"))
         if len(out) == count:
             break
+    return out
+
+
+def passage_name(passage: str) -> str:
+    """A passage's qualified name: the text before its signature and colon."""
+    return passage.split(":", 1)[0].split("(", 1)[0]
+
+
+def passage_doc(passage: str) -> str:
+    """A passage's docstring text (after ``name(signature): ``)."""
+    return passage.split(": ", 1)[1] if ": " in passage else ""
+
+
+def accepted(texts: list[str], target: int) -> frozenset[int]:
+    """The passages a query for ``target`` accepts: those of the same qualified name, and those
+    whose docstring text is identical to one of theirs."""
+    name = passage_name(texts[target])
+    same_name = {i for i, t in enumerate(texts) if passage_name(t) == name}
+    docs = {passage_doc(texts[i]) for i in same_name}
+    return frozenset(same_name | {i for i, t in enumerate(texts) if passage_doc(t) in docs})
+
+
+def words(text: str) -> list[str]:
+    return re.findall(r"[a-z0-9]+", text.lower())
+
+
+def shared_runs(query: str, passage: str, n: int = MAX_SHARED_RUN) -> list[str]:
+    """The runs of ``n`` consecutive words that ``query`` copies from ``passage``."""
+    q, p = words(query), words(passage)
+    runs = {tuple(p[i : i + n]) for i in range(len(p) - n + 1)}
+    return [" ".join(q[i : i + n]) for i in range(len(q) - n + 1) if tuple(q[i : i + n]) in runs]
+
+
+def word_overlap(queries: list[Query], texts: list[str]) -> float:
+    """The share of the queries' words (stop words left out) that occur in an accepted passage."""
+    shared = total = 0
+    for q in queries:
+        vocabulary = {w for i in q.accepts | {q.target} for w in words(texts[i])}
+        content = [w for w in words(q.text) if w not in _STOP_WORDS]
+        shared += sum(w in vocabulary for w in content)
+        total += len(content)
+    return shared / total if total else 0.0
+
+
+def paraphrased_queries(texts: list[str], path: Path = PARAPHRASED_FILE) -> list[Query]:
+    """The hand-written paraphrased queries, validated against this corpus.
+
+    Raises ValueError naming every query whose target is not a passage of ``texts``, that is
+    repeated, or that copies MAX_SHARED_RUN consecutive words of a passage it accepts.
+    """
+    data = json.loads(path.read_text(encoding="utf-8"))
+    by_name: dict[str, int] = {}
+    for i, t in enumerate(texts):
+        by_name.setdefault(passage_name(t), i)
+    problems: list[str] = []
+    seen: set[str] = set()
+    out: list[Query] = []
+    for row in data["queries"]:
+        text, name = row["query"], row["target"]
+        if text in seen:
+            problems.append(f"repeated query {text!r}")
+        seen.add(text)
+        if name not in by_name:
+            problems.append(f"{name}: no such passage on this Python ({text!r})")
+            continue
+        query = Query(text, by_name[name], "paraphrased", accepted(texts, by_name[name]))
+        copied = {r for i in query.accepts for r in shared_runs(text, texts[i])}
+        if copied:
+            problems.append(f"{name}: {text!r} copies {sorted(copied)}")
+        out.append(query)
+    if problems:
+        raise ValueError(f"{path.name}: " + "; ".join(problems))
     return out

