@@ -21,14 +21,18 @@ import math
 from collections.abc import Sequence
 from typing import Any, NamedTuple
 
+from .._ident import quote_ident
 from ..errors import InvalidInputError
 from ._models import SearchHit
 from ._rows import distance_then_id, hits_from_rows
 from ._scan import MAX_K
-from ._sql import Statements
+from ._sql import ENTRY_FIELDS, Statements
 from ._text_search import RRF_K
 
 FETCH_FACTOR = 4  # fetch_k defaults to this many times k (LangChain's default is 20 for k=4)
+_SCAN_VECTOR = "mmr_embedding"  # the vector a vector search's statement selects (scan_column)
+# The columns of a vector search's rows (_search_statement), in their order.
+_VECTOR_SEARCH_COLUMNS = (*ENTRY_FIELDS, "collection_id", "distance")
 
 
 class MMR(NamedTuple):
@@ -67,36 +71,64 @@ def check(mmr_lambda: object, fetch_k: object, k: int) -> tuple[MMR | None, int]
     return MMR(float(mmr_lambda), k), fetch_k
 
 
-def wrap(search: str, sql: Statements, normalize: bool = True) -> str:
+def scan_column(mode: str) -> str:
+    """What an MMR search's own statement selects besides its usual columns: in a vector
+    search, each candidate's vector (as read by the scan; see ``wrap``), else nothing."""
+    return f", e.embedding AS {_SCAN_VECTOR}" if mode == "vector" else ""
+
+
+def wrap(search: str, sql: Statements, normalize: bool = True, mode: str = "vector") -> str:
     """The search statement ``search`` (any mode; its rows start with the entry columns, and
     still do: ``_rows`` reads them by position), returning also ``mmr_pos`` (1.. in the
     statement's own order) and ``mmr_sims``: the row's cosine similarity to each candidate of a
     greater ``mmr_pos``, in that order (each pair is computed once).
 
-    Each candidate's vector is read once, into a MATERIALIZED CTE, as a value of its own there
-    (a vector read from its table is a pointer into TOAST, which each comparison would read
-    again): normalized by ``l2_normalize`` (pgvector 0.7+), whose inner product is the cosine,
-    or, with ``normalize=False`` (older pgvector), cast through ``real[]`` and compared by
-    cosine distance.
+    Each candidate's vector is made a value of its own once, in a MATERIALIZED CTE (a vector
+    read from its table is a pointer into TOAST, which each comparison would read again):
+    normalized by ``l2_normalize`` (pgvector 0.7+), whose inner product is the cosine, or, with
+    ``normalize=False`` (older pgvector), cast through ``real[]`` and compared by cosine
+    distance. A vector search selects the vector itself (``scan_column``): the pointer costs
+    nothing to carry, even through an exact search's sort, and only the candidates are read.
+    Text and hybrid statements do not, and their candidates' vectors are looked up by primary
+    key.
     """
     if normalize:
         ext = sql.exact_distance.rsplit(".", 1)[0]  # pgvector's schema, quoted
-        vector = f"{ext}.l2_normalize(e.embedding)"
-        similarity = f"-(v.embedding OPERATOR({ext}.<#>) w.embedding)"
+        similarity = f"-(c.mmr_v OPERATOR({ext}.<#>) w.mmr_v)"
     else:
-        vector = f"e.embedding::real[]::{sql.vector}"
-        similarity = f"1 - (v.embedding {sql.distance} w.embedding)"
+        similarity = f"1 - (c.mmr_v {sql.distance} w.mmr_v)"
+    sims = (
+        f"ARRAY(SELECT {similarity} FROM mmr_c w WHERE w.mmr_pos > c.mmr_pos "
+        "ORDER BY w.mmr_pos) AS mmr_sims"
+    )
+    if mode == "vector":
+        vector = _unit(f"s.{_SCAN_VECTOR}", sql, normalize)
+        # Every column but the vectors, which stay on the server.
+        columns = ", ".join(f"c.{quote_ident(name)}" for name in _VECTOR_SEARCH_COLUMNS)
+        return (
+            f"WITH mmr_c AS MATERIALIZED (SELECT s.*, {vector} AS mmr_v, "
+            f"row_number() OVER () AS mmr_pos FROM ({search}) s) "
+            f"SELECT {columns}, c.mmr_pos, {sims} FROM mmr_c c"
+        )
+    vector = _unit("e.embedding", sql, normalize)
     return (
-        "WITH mmr_c AS MATERIALIZED (SELECT s.*, row_number() OVER () AS mmr_pos "
+        "WITH mmr_s AS MATERIALIZED (SELECT s.*, row_number() OVER () AS mmr_pos "
         f"FROM ({search}) s), "
         # One primary-key look-up per candidate (a join would be planned as a scan of the
         # table: its cost model does not see the candidates are few).
-        f"mmr_v AS MATERIALIZED (SELECT c.mmr_pos, (SELECT {vector} FROM {sql.entries} e "
-        "WHERE e.id = c.id) AS embedding FROM mmr_c c) "
-        f"SELECT c.*, ARRAY(SELECT {similarity} FROM mmr_v w WHERE w.mmr_pos > v.mmr_pos "
-        "ORDER BY w.mmr_pos) AS mmr_sims "
-        "FROM mmr_c c JOIN mmr_v v ON v.mmr_pos = c.mmr_pos"
+        f"mmr_c AS MATERIALIZED (SELECT s.mmr_pos, (SELECT {vector} FROM {sql.entries} e "
+        "WHERE e.id = s.id) AS mmr_v FROM mmr_s s) "
+        f"SELECT s.*, {sims} "
+        "FROM mmr_s s JOIN mmr_c c ON c.mmr_pos = s.mmr_pos"
     )
+
+
+def _unit(vector: str, sql: Statements, normalize: bool) -> str:
+    """``vector`` as a value of its own: normalized, or (old pgvector) cast through real[]."""
+    if normalize:
+        ext = sql.exact_distance.rsplit(".", 1)[0]
+        return f"{ext}.l2_normalize({vector})"
+    return f"{vector}::real[]::{sql.vector}"
 
 
 def _relevance(rows: Sequence[Any], mode: str) -> list[float]:
@@ -128,19 +160,16 @@ def select(ranked: Sequence[Any], rows: Sequence[Any], mmr: MMR, mode: str) -> l
     the order picked; ``rows`` are all the statement's rows (their ``mmr_sims`` hold the pairs).
     Ties go to the better-ranked candidate."""
     by_pos = {r["mmr_pos"]: r["mmr_sims"] for r in rows}
-    relevance = _relevance(ranked, mode)
     positions = [r["mmr_pos"] for r in ranked]
     lam, mu = mmr.lambda_mult, 1.0 - mmr.lambda_mult
-    # Each candidate's largest similarity to the picks so far (no picks yet: no penalty).
+    gain = [lam * r for r in _relevance(ranked, mode)]
+    # Each candidate's score and largest similarity to the picks so far (none yet: no penalty).
+    score = gain[:]
     closest = [-math.inf] * len(ranked)
-    left = list(range(len(ranked)))
+    left = list(range(len(ranked)))  # in ranked order: max() keeps the first of equal scores
     picked: list[int] = []
     while left and len(picked) < mmr.k:
-        best, best_score = left[0], -math.inf
-        for i in left:
-            score = lam * relevance[i] - (mu * closest[i] if picked else 0.0)
-            if score > best_score:
-                best, best_score = i, score
+        best = max(left, key=score.__getitem__)
         picked.append(best)
         left.remove(best)
         # The pick's similarity to candidate p is in the row of the smaller position.
@@ -151,6 +180,7 @@ def select(ranked: Sequence[Any], rows: Sequence[Any], mmr: MMR, mode: str) -> l
             sim = row[p - pb - 1] if p > pb else by_pos[p][pb - p - 1]
             if sim > closest[i]:
                 closest[i] = sim
+                score[i] = gain[i] - mu * sim
     return picked
 
 
@@ -163,7 +193,5 @@ def hits(
     """
     ranked = candidates(rows, mode, threshold)
     picked = select(ranked, rows, mmr, mode)
-    found = hits_from_rows([ranked[i] for i in picked], collection, None)
-    if mode != "vector":
-        return found
-    return [h.model_copy(update={"vector_rank": i + 1}) for h, i in zip(found, picked, strict=True)]
+    ranks = [i + 1 for i in picked] if mode == "vector" else None
+    return hits_from_rows([ranked[i] for i in picked], collection, None, ranks)

@@ -67,26 +67,33 @@ def entry_from_row(row: Any, collection: str) -> MemoryEntry:
 
 
 def hits_from_rows(
-    rows: Sequence[Any], collection: str, threshold: float | None
+    rows: Sequence[Any],
+    collection: str,
+    threshold: float | None,
+    vector_ranks: Sequence[int] | None = None,
 ) -> list[SearchHit]:
     """Hits from search rows in result order, ranked from 1, without those below ``threshold``.
 
     Rows of text and hybrid searches also carry ``vector_rank`` and ``text_rank`` (and a NULL
-    ``distance`` in a text search); a vector search's rows are its own ranking.
+    ``distance`` in a text search); a vector search's rows are its own ranking, unless
+    ``vector_ranks`` gives each row's (an MMR search's picks: their places among its candidates).
     """
     hits: list[SearchHit] = []
     legs = bool(rows) and "text_rank" in rows[0]
-    for row in rows:
+    for i, row in enumerate(rows):
         distance = row["distance"]
         similarity = None if distance is None else 1.0 - distance
         if threshold is not None and (similarity is None or similarity < threshold):
             continue
         rank = len(hits) + 1
+        vector_rank = row["vector_rank"] if legs else rank
+        if vector_ranks is not None:
+            vector_rank = vector_ranks[i]
         values = {
             "entry": entry_from_row(row, collection),
             "similarity": similarity,
             "rank": rank,
-            "vector_rank": row["vector_rank"] if legs else rank,
+            "vector_rank": vector_rank,
             "text_rank": row["text_rank"] if legs else None,
         }
         hits.append(_instance(SearchHit, values, _HIT_FIELDS_SET))

@@ -198,7 +198,8 @@ async def _fetch(
     text, args = statement(request, vector, exact, log, query)
     if request.mmr is not None:
         # l2_normalize came with pgvector 0.7; iterative scans (0.8) tell a server that has it.
-        text = _mmr.wrap(text, request.schema.statements, request.schema.iterative_scans)
+        sql, normalize = request.schema.statements, request.schema.iterative_scans
+        text = _mmr.wrap(text, sql, normalize, request.mode)
     if request.mode != "vector":
         return await _fetch_text(conn, text, args, request.mode)  # in order already
     rows = await conn.fetch(text, *args)

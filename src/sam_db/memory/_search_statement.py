@@ -31,6 +31,7 @@ from __future__ import annotations
 
 from typing import TYPE_CHECKING, Any, NamedTuple
 
+from . import _mmr
 from ._scan import MAX_K, SearchSettings, choose_settings
 from ._sql import LIVE, Statements
 from ._text_search import fusion_depth, hybrid_search, text_search
@@ -124,11 +125,13 @@ def statement(
         args += request.filter_args
         return _hybrid(request.schema.statements, request.where, settings, request.k), args
     args += request.filter_args
-    return _text(request.schema.statements, request.where, settings, request.k), args
+    extra = _mmr.scan_column(request.mode) if request.mmr is not None else ""
+    return _text(request.schema.statements, request.where, settings, request.k, extra), args
 
 
-def _text(sql: Statements, where: str, settings: SearchSettings, k: int) -> str:
-    """The search statement, with its access-log write when ``settings.log``.
+def _text(sql: Statements, where: str, settings: SearchSettings, k: int, extra: str = "") -> str:
+    """The search statement, with its access-log write when ``settings.log``; ``extra``: more
+    columns after ``distance`` (an MMR search's vectors, see ``_mmr.scan_column``).
 
     ``k`` is written into the text as ``LIMIT k`` (a validated int, formatted by
     ``int.__format__``): with a ``LIMIT $n`` PostgreSQL prices a generic plan as if a tenth of
@@ -139,7 +142,7 @@ def _text(sql: Statements, where: str, settings: SearchSettings, k: int) -> str:
     """
     p = placeholders(settings.log)
     limit = _limit(k)
-    found = _found(sql, p, where, settings, limit)
+    found = _found(sql, p, where, settings, limit, extra)
     mode = "/* sam_db exact search */" if settings.exact else "/* sam_db hnsw search */"
     if not settings.log:
         # Relaxed-order iterative scans may return rows slightly out of order: the caller
@@ -192,7 +195,12 @@ def _hybrid(sql: Statements, where: str, settings: SearchSettings, k: int) -> st
 
 
 def _found(
-    sql: Statements, p: Placeholders, where: str, settings: SearchSettings, limit: str
+    sql: Statements,
+    p: Placeholders,
+    where: str,
+    settings: SearchSettings,
+    limit: str,
+    extra: str = "",
 ) -> str:
     """The SELECT of the nearest matching rows, with the scan settings in its InitPlan."""
     q = f"{p['vector']}::{sql.vector}"
@@ -209,7 +217,7 @@ def _found(
     # The access log records each row's collection id (written by this statement's INSERT, or
     # buffered by the store: see _log_buffer).
     return (
-        f"SELECT {sql.entry_columns}, e.collection_id, {order} AS distance "
+        f"SELECT {sql.entry_columns}, e.collection_id, {order} AS distance{extra} "
         f"FROM {sql.entries} e "
         f"WHERE {match} AND (SELECT {settings.config_sql(p['ef_search'])}) IS NOT NULL "
         f"ORDER BY distance LIMIT {limit}"
