@@ -57,7 +57,7 @@ async def test_a_query_leaves_out_words_analyze_counts_in_many_entries(migrated_
         count = "SELECT count(*) FROM memory_entries WHERE content_tsv @@ memory_text_query($1)"
         # 'phrase' is in every entry: the query matches by its rarer word only ...
         assert await conn.fetchval(count, "scarce phrase") == 1
-        # ... and by its common words when it has no other.
-        assert await conn.fetchval(count, "frequent phrase") == 701
+        # ... and by its least common word when all are common ('frequent': 700 entries).
+        assert await conn.fetchval(count, "frequent phrase") == 700
     finally:
         await conn.close()

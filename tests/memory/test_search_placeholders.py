@@ -51,3 +51,19 @@ def test_every_placeholder_has_its_argument_and_every_argument_its_placeholder(
     assert _numbers(text) == set(range(1, len(args) + 1))
     assert args[:3] == [[1.0, 0.0, 0.0], "c", "40"]
     assert args[len(args) - len(request.filter_args) :] == request.filter_args
+
+
+@pytest.mark.parametrize(
+    ("mode", "exact", "session_id", "filter"),
+    list(itertools.product(["text", "hybrid"], [False, True], [None, "s1"], FILTERS)),
+)
+def test_text_and_hybrid_searches_number_their_query_and_its_common_lexemes_too(
+    mode: str, exact: bool, session_id: str | None, filter: dict[str, Any] | None
+) -> None:
+    request = prepare(
+        SCHEMA, Defaults(), "c", 10, filter, None, session_id, None, exact, None, mode
+    )
+    text, args = statement(request, [1.0, 0.0, 0.0], exact, None, "a query", ["common"])
+    assert _numbers(text) == set(range(1, len(args) + 1))
+    assert "a query" in args and ["common"] in args
+    assert args[len(args) - len(request.filter_args) :] == request.filter_args

@@ -1,13 +1,15 @@
 """What ``MemoryStore.open()`` finds in the database, as one record: the tables' schema and its
 statements, the embedding column's size, pgvector's schema and whether it has iterative scans.
 
-Found once per ``open()``; every operation of the store reads it from there.
+Found once per ``open()``; every operation of the store reads it from there. The record also
+carries the text searches' list of common lexemes, which is read later and kept while it is fresh
+(see ``_common_lexemes``).
 """
 
 from __future__ import annotations
 
 import re
-from dataclasses import dataclass
+from dataclasses import dataclass, field
 from typing import Any
 
 from .._ident import quote_ident
@@ -18,6 +20,7 @@ from ..errors import (
     InvalidInputError,
     MemoryStoreError,
 )
+from ._common_lexemes import CommonLexemes
 from ._inputs import check_link
 from ._sql import DISCOVER_EXTENSION, DISCOVER_TABLE, VECTOR_AVAILABLE, Statements
 
@@ -34,6 +37,8 @@ class StoreSchema:
     iterative_scans: bool  # pgvector 0.8+: hnsw.iterative_scan exists
     extension_schema: str  # where pgvector's type and operators live (its codec needs it)
     half: bool = False  # the column is halfvec(n) (sam-db new --memory-dimensions N --half)
+    # What text and hybrid queries leave out, read when first needed and again once stale.
+    common_lexemes: CommonLexemes = field(default_factory=CommonLexemes, compare=False)
 
 
 def embedder_dimensions(embedder: Any) -> int:

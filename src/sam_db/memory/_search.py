@@ -195,27 +195,45 @@ async def _fetch(
     log: LogFields | None,
     query: str | None,
 ) -> list[Any]:
+    if request.mode != "vector":
+        return await _fetch_text(conn, request, vector, exact, query)  # in order already
     text, args = statement(request, vector, exact, log, query)
     if request.mmr is not None:
-        # l2_normalize came with pgvector 0.7; iterative scans (0.8) tell a server that has it.
-        sql, normalize = request.schema.statements, request.schema.iterative_scans
-        text = _mmr.wrap(text, sql, normalize, request.mode)
-    if request.mode != "vector":
-        return await _fetch_text(conn, text, args, request.mode)  # in order already
+        text = _mmr_wrap(text, request)
     rows = await conn.fetch(text, *args)
     # Relaxed-order iterative scans return rows nearly, not strictly, by distance.
     return sorted(rows, key=distance_then_id)
 
 
-async def _fetch_text(conn: Any, text: str, args: list[Any], mode: str) -> list[Any]:
+async def _fetch_text(
+    conn: Any, request: SearchRequest, vector: Any, exact: bool, query: str | None
+) -> list[Any]:
+    """The rows of a text or hybrid search (never logged by its statement)."""
     try:
+        common = await _common_lexemes(conn, request)
+        text, args = statement(request, vector, exact, None, query, common)
+        if request.mmr is not None:
+            text = _mmr_wrap(text, request)
         return list(await conn.fetch(text, *args))
     except (asyncpg.UndefinedColumnError, asyncpg.UndefinedFunctionError) as exc:
         failure = ConfigurationError(
-            f"mode={mode!r} needs the text search columns of migration 005 "
+            f"mode={request.mode!r} needs the text search columns of migration 005 "
             f"({type(exc).__name__}: {exc}): run `sam-db migrate` on this database"
         )
     raise failure
+
+
+async def _common_lexemes(conn: Any, request: SearchRequest) -> list[str]:
+    """The lexemes a text or hybrid search's query leaves out (none for a vector search)."""
+    if request.mode == "vector":
+        return []
+    schema = request.schema
+    return await schema.common_lexemes.get(conn, schema.statements.text_common_lexemes)
+
+
+def _mmr_wrap(text: str, request: SearchRequest) -> str:
+    # l2_normalize came with pgvector 0.7; iterative scans (0.8) tell a server that has it.
+    return _mmr.wrap(text, request.schema.statements, request.schema.iterative_scans, request.mode)
 
 
 async def explain(
@@ -223,9 +241,10 @@ async def explain(
 ) -> str:
     """The plan of the statement a search would run first (index or exact as requested);
     text and hybrid searches need the ``query`` text."""
-    text, args = statement(request, vector, request.exact, None, query)
     prefix = "EXPLAIN (ANALYZE, BUFFERS) " if analyze else "EXPLAIN "
     async with connect(read_only=True) as conn:
+        common = await _common_lexemes(conn, request)
+        text, args = statement(request, vector, request.exact, None, query, common)
         rows = await conn.fetch(prefix + text, *args)
     # The query vector is inlined in the plan as a long literal: abbreviate it.
     return _LONG_VECTOR.sub("'[...]'", "\n".join(r[0] for r in rows))

@@ -29,6 +29,7 @@ compiled by ``_search.prepare``, numbers its own after them.
 # ruff: noqa: S608 -- SQL here is built from quote_ident()-quoted names and placeholders only
 from __future__ import annotations
 
+from collections.abc import Sequence
 from typing import TYPE_CHECKING, Any, NamedTuple
 
 from . import _mmr
@@ -74,9 +75,10 @@ class Placeholders:
 
 _PLAIN = Placeholders(_Args._fields)
 _LOGGED = Placeholders(_Args._fields, _LogArgs._fields)
-# Text and hybrid searches (never logged): the query's text too; a text search has no vector.
-_TEXT = Placeholders(("query", "collection"))
-_HYBRID = Placeholders(_Args._fields, ("query",))
+# Text and hybrid searches (never logged): the query's text and the common lexemes its tsquery
+# leaves out (see _common_lexemes) too; a text search has no vector.
+_TEXT = Placeholders(("query", "common_lexemes", "collection"))
+_HYBRID = Placeholders(_Args._fields, ("query", "common_lexemes"))
 
 
 def placeholders(log: bool, mode: str = "vector") -> Placeholders:
@@ -103,11 +105,12 @@ def statement(
     exact: bool,
     log: LogFields | None,
     query_text: str | None = None,
+    common_lexemes: Sequence[str] = (),
 ) -> tuple[str, list[Any]]:
     """The statement of one run of a search (index or ``exact``) and its arguments; text and
-    hybrid searches need ``query_text``."""
+    hybrid searches need ``query_text`` and the ``common_lexemes`` its tsquery leaves out."""
     if request.mode == "text":
-        text_args = [query_text, request.collection, *request.filter_args]
+        text_args = [query_text, list(common_lexemes), request.collection, *request.filter_args]
         return _text_only(request.schema.statements, request.where, request.k), text_args
     settings = choose_settings(
         exact=exact,
@@ -121,8 +124,7 @@ def statement(
     if log is not None:
         args += _LogArgs(request.threshold, log.session_id, log.query_hash, log.query, exact)
     if request.mode == "hybrid":
-        args.append(query_text)
-        args += request.filter_args
+        args += [query_text, list(common_lexemes), *request.filter_args]
         return _hybrid(request.schema.statements, request.where, settings, request.k), args
     args += request.filter_args
     extra = _mmr.scan_column(request.mode) if request.mmr is not None else ""
@@ -170,7 +172,7 @@ def _text(sql: Statements, where: str, settings: SearchSettings, k: int, extra: 
 def _text_only(sql: Statements, where: str, k: int) -> str:
     """A text search: full-text matches ranked by ts_rank (see ``_text_search``)."""
     p = _TEXT
-    tsquery = f"{sql.text_query}({p['query']}::text)"
+    tsquery = _tsquery(sql, p)
     match = f"e.collection_id = (SELECT c.id FROM {sql.collections} c WHERE c.name = " + (
         f"{p['collection']}) AND {LIVE} AND {where}"
     )
@@ -183,7 +185,7 @@ def _hybrid(sql: Statements, where: str, settings: SearchSettings, k: int) -> st
     p = _HYBRID
     depth = _limit(fusion_depth(k))
     found = _found(sql, p, where, settings, depth)
-    tsquery = f"{sql.text_query}({p['query']}::text)"
+    tsquery = _tsquery(sql, p)
     match = f"e.collection_id = (SELECT c.id FROM {sql.collections} c WHERE c.name = " + (
         f"{p['collection']}) AND {LIVE} AND {where}"
     )
@@ -192,6 +194,11 @@ def _hybrid(sql: Statements, where: str, settings: SearchSettings, k: int) -> st
     return f"{mode} " + hybrid_search(
         sql.entries, found, distance, tsquery, match, depth, _limit(k)
     )
+
+
+def _tsquery(sql: Statements, p: Placeholders) -> str:
+    """The search text's tsquery (memory_text_query, migration 005)."""
+    return f"{sql.text_query}({p['query']}::text, {p['common_lexemes']}::text[])"
 
 
 def _found(

@@ -72,6 +72,7 @@ class Statements:
     exact_distance: str
     search_vector: str
     text_query: str  # memory_text_query (migration 005), for text and hybrid searches
+    text_common_lexemes: str  # memory_text_common_lexemes (005), the words a text query drops
     keys: bool = True  # memory_entries has migration 005's `key` column
     table_schema: str = "public"  # unquoted, for the access log's COPY (asyncpg quotes it)
 
@@ -93,6 +94,7 @@ class Statements:
             exact_distance=f"{x}.cosine_distance",
             search_vector=f"{s}.memory_search_vector",
             text_query=f"{s}.memory_text_query",
+            text_common_lexemes=f"{s}.memory_text_common_lexemes",
             keys=keys,
             table_schema=table_schema,
         )

@@ -54,15 +54,17 @@ def text_candidates(entries: str, tsquery: str, match: str, limit: str) -> str:
     """The ids of the ``limit`` best text matches with their rank (1 = best), as ``text_rank``.
 
     ``match`` holds the collection, expiry, filter and session conditions over ``e``. The tsquery
-    is built once, in an InitPlan: a function of a bind parameter in a generic plan is otherwise
-    evaluated for every row.
+    is built once per statement, in a MATERIALIZED CTE that the match and the rank each read
+    through an InitPlan: a function of a bind parameter in a generic plan is otherwise evaluated
+    for every row, and two ``(SELECT f($1))`` would evaluate it twice.
     """
-    tsquery = f"(SELECT {tsquery})"
-    score = text_rank_expr(tsquery)
+    query = "(SELECT q FROM text_query)"
+    score = text_rank_expr(query)
     return (
+        f"WITH text_query AS MATERIALIZED (SELECT {tsquery} AS q) "
         "SELECT id, row_number() OVER (ORDER BY score DESC, id) AS text_rank FROM ("
         f"SELECT e.id, {score} AS score FROM {entries} e "
-        f"WHERE e.content_tsv @@ {tsquery} AND {match} "
+        f"WHERE e.content_tsv @@ {query} AND {match} "
         f"ORDER BY score DESC, e.id LIMIT {limit}) t"
     )
 

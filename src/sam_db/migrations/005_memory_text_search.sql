@@ -40,26 +40,31 @@ CREATE FUNCTION memory_text_document(content text) RETURNS tsvector
         || regexp_replace(btrim(regexp_replace(memory_text_terms(content), ' +', ' ', 'g')),
                           '[^ ]+', '''\&'':1A', 'g')::tsvector;
 
--- The tsquery of a search text: its identifier terms OR-ed when it has any (the weight A
--- lexemes of its own memory_text_document); otherwise its lexemes OR-ed, leaving out those the
--- planner's statistics (ANALYZE's most common lexemes of content_tsv) count in more than
--- memory_text_common_rows() entries, unless that leaves none. An identifier names what the text
--- is about, and the rarer words carry the rest of its meaning; the ordinary and very common
--- words ("how do I use ...") would make the query match, and a search rank, a large share of
--- all entries for little gain. A table never analyzed, or a small one, keeps every lexeme.
--- Built through tsvector's text form, which quotes every lexeme (no lexeme holds a space), so
--- dropping the positions and joining with ' | ' gives tsquery input; no dictionary runs twice.
--- NULL (matches nothing, and no NOTICE) for a text without lexemes, e.g. only stop words.
+-- Whether a text may hold identifier terms: false guarantees that memory_text_terms(content) is
+-- empty (a text of plain words only), at the cost of one regular-expression match instead of
+-- memory_text_terms' replacements, which dominate the cost of building a query. Each branch is a
+-- way for a token to be no plain word: an underscore; . : / - between two token characters; a
+-- letter beside a digit; a lower-case letter before an upper-case one, or two upper-case letters
+-- before a lower-case one (camelCase, XMLParser); a cased letter beside an uncased one. A text
+-- true here may still have no terms ("e.g."): memory_text_terms then decides.
+CREATE FUNCTION memory_text_has_terms(content text) RETURNS boolean
+    LANGUAGE sql IMMUTABLE STRICT PARALLEL SAFE
+    RETURN content ~ ('_|[[:alnum:]][.:/-]+[[:alnum:]]|[[:alpha:]][[:digit:]]|[[:digit:]][[:alpha:]]'
+                      '|[[:lower:]][[:upper:]]|[[:upper:]]{2}[[:lower:]]'
+                      '|[[:upper:][:lower:]](?![[:upper:][:lower:]])[[:alpha:]]'
+                      '|(?![[:upper:][:lower:]])[[:alpha:]][[:upper:][:lower:]]');
+
+-- How many entries make a lexeme common: see memory_text_query.
 CREATE FUNCTION memory_text_common_rows() RETURNS real
     LANGUAGE sql IMMUTABLE PARALLEL SAFE
     RETURN 500;
 
--- The lexemes of content_tsv that ANALYZE found in more than memory_text_common_rows() entries.
--- The table is named through a row of it (tableoid), which binds it at creation: no lookup by
--- name through search_path. NULL when the table is empty or never analyzed.
+-- The lexemes of content_tsv that ANALYZE found in more than memory_text_common_rows() entries,
+-- the most common first. The table is named through a row of it (tableoid), which binds it at
+-- creation: no lookup by name through search_path. NULL when the table is empty or never analyzed.
 CREATE FUNCTION memory_text_common_lexemes() RETURNS text[]
     LANGUAGE sql STABLE PARALLEL SAFE
-    RETURN (SELECT array_agg(u.lexeme)
+    RETURN (SELECT array_agg(u.lexeme ORDER BY u.freq DESC, u.lexeme)
             FROM pg_class c
             JOIN pg_namespace n ON n.oid = c.relnamespace
             JOIN pg_stats s ON s.schemaname = n.nspname AND s.tablename = c.relname
@@ -69,15 +74,46 @@ CREATE FUNCTION memory_text_common_lexemes() RETURNS text[]
             WHERE c.oid = (SELECT e.tableoid FROM memory_entries e LIMIT 1)
               AND u.freq * c.reltuples > memory_text_common_rows());
 
-CREATE FUNCTION memory_text_query(query text) RETURNS tsquery
-    LANGUAGE sql STABLE STRICT PARALLEL SAFE
+-- The query of a text's document `doc` (see memory_text_query). `doc` is used three times:
+-- PostgreSQL does not inline a function whose costly argument would then be computed three
+-- times, so the document is built once.
+CREATE FUNCTION memory_text_document_query(doc tsvector, common_lexemes text[]) RETURNS tsquery
+    LANGUAGE sql IMMUTABLE STRICT PARALLEL SAFE
     RETURN regexp_replace(
-        regexp_replace(COALESCE(NULLIF(ts_filter(memory_text_document(query), '{a}')::text, ''),
-                                NULLIF(ts_delete(memory_text_document(query),
-                                                 memory_text_common_lexemes())::text, ''),
-                                NULLIF(memory_text_document(query)::text, '')),
+        regexp_replace(COALESCE(NULLIF(ts_filter(doc, '{a}')::text, ''),
+                                NULLIF(ts_delete(doc, common_lexemes)::text, ''),
+                                NULLIF(array_to_tsvector(ARRAY(
+                                    SELECT u.lexeme FROM unnest(doc) u
+                                    ORDER BY array_position(common_lexemes, u.lexeme) DESC,
+                                             u.lexeme
+                                    LIMIT 1))::text, '')),
                        ''':[0-9A-D,]+(?= |$)', '''', 'g'),
         ' ', ' | ', 'g')::tsquery;
+
+-- The tsquery of a search text: its identifier terms OR-ed when it has any (the weight A
+-- lexemes of its own memory_text_document); otherwise its lexemes OR-ed, leaving out those in
+-- `common_lexemes` (the store passes memory_text_common_lexemes(), which it reads at most once a
+-- minute); when all of them are common, the least common one (the latest in that list). An
+-- identifier names what the text is about, and the rarer words carry the rest of its meaning;
+-- the ordinary and very common words ("how do I use ...") would make the query match, and a
+-- search rank, a large share of all entries for little gain.
+-- A text without identifier terms skips memory_text_terms (memory_text_has_terms): its
+-- document is its english lexemes alone. Built through tsvector's text form, which quotes every
+-- lexeme (no lexeme holds a space), so dropping the positions and joining with ' | ' gives
+-- tsquery input; no dictionary runs twice. NULL (matches nothing, and no NOTICE) for a text
+-- without lexemes, e.g. only stop words.
+CREATE FUNCTION memory_text_query(query text, common_lexemes text[]) RETURNS tsquery
+    LANGUAGE sql IMMUTABLE STRICT PARALLEL SAFE
+    RETURN memory_text_document_query(
+        CASE WHEN memory_text_has_terms(query) THEN memory_text_document(query)
+             ELSE to_tsvector('english'::regconfig, left(query, 100000)) END,
+        common_lexemes);
+
+-- The same, leaving out the lexemes that the table's statistics count as common now: for
+-- queries written by hand.
+CREATE FUNCTION memory_text_query(query text) RETURNS tsquery
+    LANGUAGE sql STABLE STRICT PARALLEL SAFE
+    RETURN memory_text_query(query, COALESCE(memory_text_common_lexemes(), '{}'));
 
 -- Applied to existing rows: adding a stored generated column rewrites the table (and rebuilds its
 -- indexes, the HNSW index included) under an ACCESS EXCLUSIVE lock; docs/schema.md gives the cost.
