@@ -275,3 +275,18 @@ def test_generated_files_pass_sam_db_lint(tmp_path: Path) -> None:
         timeout=120,
     )
     assert proc.returncode == 0, proc.stdout + proc.stderr
+
+
+async def test_a_query_cached_before_a_migration_to_halfvec_is_packed_anew_after_it(
+    migrated_dsn: str, tmp_path: Path
+) -> None:
+    store = MemoryStore(migrated_dsn, HashEmbedder(), query_cache_size=8)
+    async with store:
+        kept = await store.add("cached as a vector query")
+        await store.search("cached as a vector query", k=1)
+    folder = tmp_path / "migrations"
+    sam_db.memory_dimensions_migration(1536, half=True, folder=folder)
+    await sam_db.migrate(migrated_dsn, sources=[folder])
+    async with store:  # the same store, reopened on the halfvec column, its cache kept
+        hits = await store.search("cached as a vector query", k=1)
+    assert hits[0].entry.id == kept.id and hits[0].similarity == pytest.approx(1, abs=1e-3)
