@@ -36,6 +36,7 @@ import hashlib
 import json
 import random
 import re
+import sys
 import sysconfig
 from dataclasses import dataclass
 from pathlib import Path
@@ -273,10 +274,25 @@ def word_overlap(queries: list[Query], texts: list[str]) -> float:
     return shared / total if total else 0.0
 
 
-def paraphrased_queries(texts: list[str], path: Path = PARAPHRASED_FILE) -> list[Query]:
-    """The hand-written paraphrased queries, validated against this corpus.
+def _version(text: str) -> tuple[int, ...]:
+    return tuple(int(part) for part in text.split("."))
 
-    Raises ValueError naming every query whose target is not a passage of ``texts``, that is
+
+def applies_here(row: dict[str, str]) -> bool:
+    """Whether a query's Python range (optional ``since`` / ``until``, minor versions, both
+    included) holds this interpreter: the corpus is this Python's standard library, and modules
+    come and go (``imghdr`` until 3.12) or move to private modules (``datetime``'s Python code
+    is ``_pydatetime`` from 3.12, which the corpus leaves out)."""
+    here = sys.version_info[:2]
+    return _version(row.get("since", "3.0")) <= here <= _version(row.get("until", "99.0"))
+
+
+def paraphrased_queries(texts: list[str], path: Path = PARAPHRASED_FILE) -> list[Query]:
+    """The hand-written paraphrased queries that apply to this Python, validated against this
+    corpus.
+
+    Raises ValueError naming every query with fields other than query, target, since and until,
+    whose target is not a passage of ``texts`` (on a Python its range includes), that is
     repeated, or that copies MAX_SHARED_RUN consecutive words of a passage it accepts.
     """
     data = json.loads(path.read_text(encoding="utf-8"))
@@ -288,9 +304,14 @@ def paraphrased_queries(texts: list[str], path: Path = PARAPHRASED_FILE) -> list
     out: list[Query] = []
     for row in data["queries"]:
         text, name = row["query"], row["target"]
+        unknown = set(row) - {"query", "target", "since", "until"}
+        if unknown:
+            problems.append(f"{name}: unknown fields {sorted(unknown)}")
         if text in seen:
             problems.append(f"repeated query {text!r}")
         seen.add(text)
+        if not applies_here(row):
+            continue
         if name not in by_name:
             problems.append(f"{name}: no such passage on this Python ({text!r})")
             continue

