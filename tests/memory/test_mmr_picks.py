@@ -11,6 +11,7 @@ import asyncpg
 import numpy as np
 import pytest
 
+from sam_db import migrate
 from sam_db.memory import MemoryStore, embedder_from_function
 from sam_db.memory._connections import register_codec
 
@@ -65,6 +66,7 @@ async def test_mmr_picks_equal_a_reference_greedy(
     store: MemoryStore, exact: bool, filtered: bool
 ) -> None:
     where = {"half": 1} if filtered else None
+    diverse = 0  # cases where MMR's picks are not simply the k best
     for query in QUERIES:
         for lam, k, fetch_k in ((0.5, 10, 40), (0.2, 5, 30), (0.8, 8, 20), (0.0, 4, 12)):
             plain = await store.search_by_vector(query, k=fetch_k, filter=where, exact=exact)
@@ -73,10 +75,12 @@ async def test_mmr_picks_equal_a_reference_greedy(
                 query, k=k, filter=where, exact=exact, mmr_lambda=lam, fetch_k=fetch_k
             )
             assert _rows(hits) == _reference(query, candidates, lam, k), (lam, k, fetch_k)
+            diverse += _rows(hits) != candidates[:k]
             # Each hit keeps the plain search's similarity and its place among the candidates.
             by_row = {r: h for r, h in zip(candidates, plain, strict=True)}
             assert [h.similarity for h in hits] == [by_row[r].similarity for r in _rows(hits)]
             assert [h.vector_rank for h in hits] == [by_row[r].rank for r in _rows(hits)]
+    assert diverse >= len(QUERIES)
 
 
 async def _plan(store: MemoryStore, dsn: str, exact: bool, monkeypatch: Any) -> str:
@@ -112,3 +116,20 @@ async def test_an_mmr_vector_search_reads_each_candidates_vector_in_its_own_scan
     nodes = re.split(r"\n\s*->\s*", plan)
     below = [n for n in nodes if re.match(r"(Seq Scan|Index Scan|Sort|Limit|Result)\b", n)]
     assert below and not any("l2_normalize" in n for n in below), plan
+
+
+@pytest.mark.slow
+@pytest.mark.parametrize("exact", [False, True])
+async def test_mmr_picks_equal_the_reference_on_pgvector_0_6(old_server: str, exact: bool) -> None:
+    # pgvector 0.6 has no l2_normalize: the candidates' vectors are cast through real[] and
+    # compared by cosine distance (old_server skips the test when pgserver is missing).
+    await migrate(old_server)
+    embedder = embedder_from_function(_embed, dimensions=D, model="clusters")
+    async with MemoryStore(old_server, embedder, access_log=False) as store:
+        assert store.iterative_scans is False
+        if not await store.count():
+            await store.add_many(TEXTS)
+        for query in QUERIES[:2]:
+            plain = await store.search_by_vector(query, k=30, exact=exact)
+            hits = await store.search_by_vector(query, k=6, exact=exact, mmr_lambda=0.4, fetch_k=30)
+            assert _rows(hits) == _reference(query, _rows(plain), 0.4, 6)
