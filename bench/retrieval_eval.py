@@ -317,7 +317,12 @@ async def _show_losses(
     index: dict[Any, int],
     limit: int,
 ) -> None:
-    """Paraphrased queries the vector search finds and the hybrid search loses: why."""
+    """Paraphrased queries the vector search finds and the hybrid search loses: why.
+
+    Prints how the hybrid top K of all such queries is made up (entries found by the text leg
+    only, by both legs, by the vector leg only), then up to ``limit`` of them with the text leg's
+    tsquery and first hits and the hybrid's first hits.
+    """
     qs = results.sets["paraphrased"]
     vector, hybrid = (
         results.ranks[("paraphrased", "vector")],
@@ -326,10 +331,20 @@ async def _show_losses(
     lost = [i for i, q in enumerate(qs) if vector[i] and not hybrid[i]]
     gained = sum(1 for i in range(len(qs)) if hybrid[i] and not vector[i])
     print(f"\nparaphrased: hybrid loses {len(lost)} that vector finds, finds {gained} it misses")
-    for i in lost[:limit]:
+    made_of = {"text leg only": 0, "both legs": 0, "vector leg only": 0}
+    shown = 0
+    for i in lost:
         q = qs[i]
-        tsquery = await conn.fetchval("SELECT memory_text_query($1)::text", q.text)
         hits = await store.search(q.text, k=K, mode="hybrid")
+        for h in hits:
+            if h.vector_rank is None:
+                made_of["text leg only"] += 1
+            else:
+                made_of["both legs" if h.text_rank else "vector leg only"] += 1
+        if shown == limit:
+            continue
+        shown += 1
+        tsquery = await conn.fetchval("SELECT memory_text_query($1)::text", q.text)
         text_hits = await store.search(q.text, k=3, mode="text")
         print(f"\n  {q.text!r} -> {rc.passage_name(texts[q.target])} (vector rank {vector[i]})")
         print(f"    tsquery: {tsquery}")
@@ -338,6 +353,11 @@ async def _show_losses(
         for h in hits[:3]:
             legs = f"vector {h.vector_rank}, text {h.text_rank}"
             print(f"    hybrid #{h.rank}: {rc.passage_name(texts[index[h.entry.id]])} ({legs})")
+    total = sum(made_of.values()) or 1
+    print(
+        f"\nhybrid top {K} of the lost queries: "
+        + ", ".join(f"{100 * n / total:.0f}% {what}" for what, n in made_of.items())
+    )
 
 
 def main() -> None:
