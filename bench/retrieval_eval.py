@@ -358,6 +358,30 @@ async def _show_losses(
         f"\nhybrid top {K} of the lost queries: "
         + ", ".join(f"{100 * n / total:.0f}% {what}" for what, n in made_of.items())
     )
+    await _text_coverage(store, conn, results.sets)
+
+
+async def _text_coverage(
+    store: MemoryStore, conn: asyncpg.Connection, sets: dict[str, list[rc.Query]]
+) -> None:
+    """Per set: the mean share of a query's tsquery lexemes that the text leg's first hit holds
+    (queries whose text search finds nothing count 0)."""
+    sql = (
+        f"SELECT {coverage_sql('memory_text_query($1)')} "  # noqa: S608 -- no input in the text
+        "FROM memory_entries e WHERE e.id = $2"
+    )
+    shares: dict[str, float] = {}
+    for kind, qs in sets.items():
+        total = 0.0
+        for q in qs:
+            hits = await store.search(q.text, k=1, mode="text")
+            if hits:
+                total += await conn.fetchval(sql, q.text, hits[0].entry.id)
+        shares[kind] = total / len(qs)
+    print(
+        "lexemes of the query held by the text leg's first hit (mean): "
+        + ", ".join(f"{kind} {100 * v:.0f}%" for kind, v in shares.items())
+    )
 
 
 def main() -> None:
