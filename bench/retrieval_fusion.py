@@ -1,0 +1,109 @@
+"""Bench-only changes to MemoryStore's hybrid fusion, for bench/retrieval_eval.py's experiments.
+
+They patch the library in this process only (its module constants, and the statement text that
+``sam_db.memory._text_search.hybrid_search`` returns), to measure what a change would do before
+making it in the library: ``rrf_k`` and ``min_fusion_depth`` replace ``RRF_K`` and
+``MIN_FUSION_DEPTH``; ``text_weight`` multiplies the text leg's RRF term, ``word_text_weight`` does
+so for queries without identifier terms only, and ``coverage_power`` by the entry's share of the
+query's lexemes (its coverage) to that power; ``common_rows`` is applied by the caller, which
+replaces ``memory_text_common_rows()`` in its scratch database. The asserts fail loudly when the
+library's statement no longer has the shape these patches rewrite.
+"""
+
+# ruff: noqa: S608 -- SQL text here is the library's own statement text and constants, no input
+from __future__ import annotations
+
+import re
+from dataclasses import dataclass, field
+
+
+@dataclass
+class Options:
+    """What bench/retrieval_eval.py runs: the query counts, the losses to show, and the
+    experiments (None: the library as it is)."""
+
+    n_ident: int = 300
+    n_ordinary: int = 300
+    show_losses: int = 0
+    rrf_k: int | None = None
+    min_fusion_depth: int | None = None
+    text_weight: float | None = None
+    word_text_weight: float | None = None
+    coverage_power: float | None = None
+    common_rows: float | None = None
+    experiments: list[str] = field(default_factory=list)
+
+
+def apply_experiments(options: Options) -> None:
+    """Changes the hybrid fusion in this process (bench only; see the module docstring)."""
+    from sam_db.memory import _text_search
+
+    if options.rrf_k is not None:
+        _text_search.RRF_K = options.rrf_k
+        options.experiments.append(f"RRF_K={options.rrf_k}")
+    if options.min_fusion_depth is not None:
+        _text_search.MIN_FUSION_DEPTH = options.min_fusion_depth
+        options.experiments.append(f"MIN_FUSION_DEPTH={options.min_fusion_depth}")
+    weights = (options.text_weight, options.word_text_weight, options.coverage_power)
+    if any(w is not None for w in weights):
+        _weight_text_leg(options)
+    if options.common_rows is not None:
+        options.experiments.append(f"memory_text_common_rows()={options.common_rows:g}")
+
+
+_TEXT_SCORE = re.compile(r"ts_rank\(e\.content_tsv, (.+?), \d+\) AS score FROM")
+
+
+def coverage_sql(tsquery: str) -> str:
+    """The share of the lexemes of ``tsquery`` (an OR of lexemes) that entry ``e`` holds."""
+    lexemes = f"regexp_split_to_table(({tsquery})::text, ' [|] ')"
+    lexeme = "replace(btrim(x, ''''), '''''', '''')"
+    return (
+        f"((SELECT count(*) FROM {lexemes} x "
+        f"WHERE {lexeme} = ANY(tsvector_to_array(e.content_tsv)))::float8 "
+        f"/ greatest((SELECT count(*) FROM {lexemes} x), 1))"
+    )
+
+
+def _weight_text_leg(options: Options) -> None:
+    """Multiplies the hybrid fusion's text term: by ``text_weight`` for every query, by
+    ``word_text_weight`` for queries without identifier terms (whose tsquery holds words only),
+    by the entry's coverage of the query's lexemes to the power ``coverage_power``."""
+    from sam_db.memory import _search_statement, _text_search
+
+    original = _text_search.hybrid_search
+    if options.text_weight is not None:
+        options.experiments.append(f"text weight={options.text_weight}")
+    if options.word_text_weight is not None:
+        options.experiments.append(f"text weight without identifiers={options.word_text_weight}")
+    if options.coverage_power is not None:
+        options.experiments.append(f"text weight=coverage^{options.coverage_power}")
+
+    def weighted(
+        entries: str, found: str, distance: str, tsquery: str, match: str, depth: str, limit: str
+    ) -> str:
+        sql = original(entries, found, distance, tsquery, match, depth, limit)
+        term = f"COALESCE(1.0 / ({_text_search.RRF_K} + t.text_rank), 0)"
+        assert term in sql, "the fusion's text term changed: update the bench's text weights"
+        weight = str(options.text_weight or 1.0)
+        if options.word_text_weight is not None:
+            call = re.search(r"(\S*)memory_text_query\((\$\d+)", tsquery)
+            assert call, "memory_text_query's call changed: update the bench"
+            document = f"{call.group(1)}memory_text_document({call.group(2)}::text)"
+            weight = (
+                f"(CASE WHEN ts_filter({document}, '{{a}}') = ''::tsvector "
+                f"THEN {options.word_text_weight} ELSE {weight} END)"
+            )
+        if options.coverage_power is not None:
+            score = _TEXT_SCORE.search(sql)
+            ranked = "SELECT id, row_number() OVER (ORDER BY score DESC, id) AS text_rank FROM ("
+            assert score and ranked in sql, "the text leg changed: update the bench's coverage"
+            sql = sql.replace(ranked, ranked.replace("SELECT id, ", "SELECT id, coverage, "))
+            with_coverage = f"AS score, {coverage_sql(score.group(1))} AS coverage FROM"
+            sql = sql.replace(
+                score.group(0), score.group(0).replace("AS score FROM", with_coverage)
+            )
+            weight = f"{weight} * COALESCE(power(t.coverage, {options.coverage_power}), 0)"
+        return sql.replace(term, f"{weight} * {term}")
+
+    _search_statement.hybrid_search = weighted  # type: ignore[attr-defined]
