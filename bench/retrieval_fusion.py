@@ -54,13 +54,13 @@ def apply_experiments(options: Options) -> None:
 _TEXT_SCORE = re.compile(r"ts_rank\(e\.content_tsv, (.+?), \d+\) AS score FROM")
 
 
-def coverage_sql(tsquery: str) -> str:
-    """The share of the lexemes of ``tsquery`` (an OR of lexemes) that entry ``e`` holds."""
+def coverage_sql(tsquery: str, tsvector: str = "e.content_tsv") -> str:
+    """The share of the lexemes of ``tsquery`` (an OR of lexemes) that ``tsvector`` holds."""
     lexemes = f"regexp_split_to_table(({tsquery})::text, ' [|] ')"
     lexeme = "replace(btrim(x, ''''), '''''', '''')"
     return (
         f"((SELECT count(*) FROM {lexemes} x "
-        f"WHERE {lexeme} = ANY(tsvector_to_array(e.content_tsv)))::float8 "
+        f"WHERE {lexeme} = ANY(tsvector_to_array({tsvector})))::float8 "
         f"/ greatest((SELECT count(*) FROM {lexemes} x), 1))"
     )
 
@@ -95,14 +95,15 @@ def _weight_text_leg(options: Options) -> None:
                 f"THEN {options.word_text_weight} ELSE {weight} END)"
             )
         if options.coverage_power is not None:
+            # The text leg's best `depth` matches carry their tsvector out of its LIMIT, and
+            # their coverage is computed for those rows only.
             score = _TEXT_SCORE.search(sql)
             ranked = "SELECT id, row_number() OVER (ORDER BY score DESC, id) AS text_rank FROM ("
             assert score and ranked in sql, "the text leg changed: update the bench's coverage"
-            sql = sql.replace(ranked, ranked.replace("SELECT id, ", "SELECT id, coverage, "))
-            with_coverage = f"AS score, {coverage_sql(score.group(1))} AS coverage FROM"
-            sql = sql.replace(
-                score.group(0), score.group(0).replace("AS score FROM", with_coverage)
-            )
+            coverage = f"SELECT id, {coverage_sql(score.group(1), 'tsv')} AS coverage, "
+            sql = sql.replace(ranked, ranked.replace("SELECT id, ", coverage))
+            with_tsv = "AS score, e.content_tsv AS tsv FROM"
+            sql = sql.replace(score.group(0), score.group(0).replace("AS score FROM", with_tsv))
             weight = f"{weight} * COALESCE(power(t.coverage, {options.coverage_power}), 0)"
         return sql.replace(term, f"{weight} * {term}")
 
