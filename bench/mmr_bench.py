@@ -2,12 +2,15 @@
 should cost at most 1.5x a plain search with the same k).
 
     python bench/mmr_bench.py [--rows 20000] [--queries 400] [--rounds 3] [--dsn URL]
+                              [--dimensions 1536] [--half]
 
 Uses ``--dsn`` / ``SAM_DB_TEST_DSN`` when given (a database without the store's tables is
 migrated; one with fewer than ``rows`` entries is filled: later runs reuse them), otherwise
 an embedded PostgreSQL in a temporary directory. Rows and queries are bench/memory_bench.py's (synthetic
 1536-d vectors of low intrinsic dimension; metadata ``{"bucket": i % 20}``), so the filtered
-figures use its 5 % filter.
+figures use its 5 % filter. ``--dimensions N`` keeps their first N coordinates (renormalized) and
+``--half`` stores them as ``halfvec``: a new database gets the migration of
+``sam-db new --memory-dimensions N [--half]``.
 
 Three searches take turns in blocks of 25 queries, in rotating order, unfiltered and filtered:
 ``search_by_vector(k=10)``, the same with ``mmr_lambda=0.5, fetch_k=40``, and ``k=40`` (the
@@ -34,14 +37,14 @@ import asyncpg
 import numpy as np
 
 import sam_db
-from memory_bench import data
+from memory_bench import D, data
 from sam_db.memory import MemoryStore, embedder_from_function
 
 K, FETCH_K, LAMBDA, BLOCK = 10, 40, 0.5, 25
 FILTER = {"bucket": 0}  # 1 row in 20
 
 
-async def fill(dsn: str, x: np.ndarray[Any, Any]) -> None:
+async def fill(dsn: str, x: np.ndarray[Any, Any], half: bool) -> None:
     """Migrate a new database and load the rows that are missing (all of them there)."""
     conn = await asyncpg.connect(dsn)
     try:
@@ -49,7 +52,10 @@ async def fill(dsn: str, x: np.ndarray[Any, Any]) -> None:
     finally:
         await conn.close()
     if not found:  # (an older tree's migrate() would refuse a database a newer one migrated)
-        await sam_db.migrate(dsn)
+        with tempfile.TemporaryDirectory(prefix="sam_db_mmr_bench_") as folder:
+            if half or x.shape[1] != D:
+                sam_db.memory_dimensions_migration(x.shape[1], half=half, folder=folder)
+            await sam_db.migrate(dsn, sources=[folder])
 
     def embed(texts: Sequence[str]) -> list[list[float]]:
         return [x[int(t.split()[1])].tolist() for t in texts]
@@ -91,13 +97,20 @@ async def one_round(
     return {m: statistics.median(t) * 1000 for m, t in times.items()}
 
 
-async def run(dsn: str, rows: int, queries: int, rounds: int) -> None:
+async def run(args: argparse.Namespace, dsn: str) -> None:
+    rows, queries, rounds = args.rows, args.queries, args.rounds
     x, q = data(rows, queries)
-    await fill(dsn, x)
+    if args.dimensions != D:
+        x, q = x[:, : args.dimensions], q[:, : args.dimensions]
+        x /= np.linalg.norm(x, axis=1, keepdims=True)
+    await fill(dsn, x, args.half)
     unused = embedder_from_function(lambda t: [], dimensions=x.shape[1], model="mmr-bench")
     store = MemoryStore(dsn, unused, access_log=False)
     async with store:
-        print(f"sam_db from {Path(sam_db.__file__).parent}; {rows} rows, {queries} queries")
+        kind = f"{'halfvec' if args.half else 'vector'}({x.shape[1]})"
+        print(
+            f"sam_db from {Path(sam_db.__file__).parent}; {rows} rows of {kind}, {queries} queries"
+        )
         for filtered in (False, True):
             label = "filtered (5 %)" if filtered else "unfiltered"
             ratios: list[float] = []
@@ -122,16 +135,18 @@ def main() -> None:
     parser.add_argument("--queries", type=int, default=400)
     parser.add_argument("--rounds", type=int, default=3)
     parser.add_argument("--dsn", default=os.environ.get("SAM_DB_TEST_DSN"))
+    parser.add_argument("--dimensions", type=int, default=D)
+    parser.add_argument("--half", action="store_true")
     args = parser.parse_args()
     if args.dsn:
-        asyncio.run(run(args.dsn, args.rows, args.queries, args.rounds))
+        asyncio.run(run(args, args.dsn))
         return
     from sam_db._embedded import embedded_dsn, start_embedded
 
     with tempfile.TemporaryDirectory(prefix="sam_db_mmr_bench_") as tmp:
         server = start_embedded(Path(tmp) / "data", cleanup="delete")
         try:
-            asyncio.run(run(embedded_dsn(server), args.rows, args.queries, args.rounds))
+            asyncio.run(run(args, embedded_dsn(server)))
         finally:
             server.cleanup()
 
