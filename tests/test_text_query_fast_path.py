@@ -30,7 +30,8 @@ WORDS = [
 COMPARE = (
     "SELECT t, memory_text_has_terms(t) AS may, memory_text_terms(t) AS terms, "
     "memory_text_query(t, $2::text[])::text AS query, "
-    "memory_text_document_query(memory_text_document(t), $2::text[])::text AS reference "
+    "memory_text_lexeme_query(memory_text_document_lexemes(memory_text_document(t), $2::text[]))"
+    "::text AS reference "
     "FROM unnest($1::text[]) t"
 )
 COMMON = ["return", "valu"]

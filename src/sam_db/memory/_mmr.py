@@ -9,9 +9,9 @@ the candidate with the best ``λ·relevance - (1 - λ)·max similarity to those 
 (Carbonell and Goldstein, 1998; ``λ`` is LangChain's ``lambda_mult``: 1 = pure relevance).
 
 Relevance is the cosine similarity to the query in a vector search. Text and hybrid searches
-rank by Reciprocal Rank Fusion scores (``1/(RRF_K + rank)`` per leg, summed), not by cosine:
-their relevance is that score divided by the best candidate's, so the top candidate has 1, and
-``λ = 1`` returns the mode's own ranking.
+rank by Reciprocal Rank Fusion scores (the ``score`` their statements return, see
+``_text_search``), not by cosine: their relevance is that score divided by the best candidate's,
+so the top candidate has 1, and ``λ = 1`` returns the mode's own ranking.
 """
 
 # ruff: noqa: S608 -- SQL here is built from quote_ident()-quoted names and placeholders only
@@ -27,7 +27,6 @@ from ._models import SearchHit
 from ._rows import distance_then_id, hits_from_rows
 from ._scan import MAX_K
 from ._sql import ENTRY_FIELDS, Statements
-from ._text_search import RRF_K
 
 FETCH_FACTOR = 4  # fetch_k defaults to this many times k (LangChain's default is 20 for k=4)
 _SCAN_VECTOR = "mmr_embedding"  # the vector a vector search's statement selects (scan_column)
@@ -135,10 +134,7 @@ def _relevance(rows: Sequence[Any], mode: str) -> list[float]:
     """Each candidate's relevance to the query (see the module docstring)."""
     if mode == "vector":
         return [1.0 - r["distance"] for r in rows]
-    scores = [
-        sum(1.0 / (RRF_K + rank) for rank in (r["vector_rank"], r["text_rank"]) if rank)
-        for r in rows
-    ]
+    scores = [r["score"] for r in rows]  # the statement's own (see _text_search)
     best = max(scores, default=1.0) or 1.0
     return [s / best for s in scores]
 

@@ -35,7 +35,7 @@ from typing import TYPE_CHECKING, Any, NamedTuple
 from . import _mmr
 from ._scan import MAX_K, SearchSettings, choose_settings
 from ._sql import LIVE, Statements
-from ._text_search import fusion_depth, hybrid_search, text_search
+from ._text_search import TextQuery, fusion_depth, hybrid_search, text_search
 
 if TYPE_CHECKING:
     from ._search import SearchRequest
@@ -172,11 +172,11 @@ def _text(sql: Statements, where: str, settings: SearchSettings, k: int, extra: 
 def _text_only(sql: Statements, where: str, k: int) -> str:
     """A text search: full-text matches ranked by ts_rank (see ``_text_search``)."""
     p = _TEXT
-    tsquery = _tsquery(sql, p)
+    query = _text_query(sql, p)
     match = f"e.collection_id = (SELECT c.id FROM {sql.collections} c WHERE c.name = " + (
         f"{p['collection']}) AND {LIVE} AND {where}"
     )
-    return "/* sam_db text search */ " + text_search(sql.entries, tsquery, match, _limit(k))
+    return "/* sam_db text search */ " + text_search(sql.entries, query, match, _limit(k))
 
 
 def _hybrid(sql: Statements, where: str, settings: SearchSettings, k: int) -> str:
@@ -185,20 +185,19 @@ def _hybrid(sql: Statements, where: str, settings: SearchSettings, k: int) -> st
     p = _HYBRID
     depth = _limit(fusion_depth(k))
     found = _found(sql, p, where, settings, depth)
-    tsquery = _tsquery(sql, p)
+    query = _text_query(sql, p)
     match = f"e.collection_id = (SELECT c.id FROM {sql.collections} c WHERE c.name = " + (
         f"{p['collection']}) AND {LIVE} AND {where}"
     )
     distance = f"e.embedding {sql.distance} {p['vector']}::{sql.vector}"
     mode = "/* sam_db exact hybrid search */" if settings.exact else "/* sam_db hybrid search */"
-    return f"{mode} " + hybrid_search(
-        sql.entries, found, distance, tsquery, match, depth, _limit(k)
-    )
+    return f"{mode} " + hybrid_search(sql.entries, found, distance, query, match, depth, _limit(k))
 
 
-def _tsquery(sql: Statements, p: Placeholders) -> str:
-    """The search text's tsquery (memory_text_query, migration 005)."""
-    return f"{sql.text_query}({p['query']}::text, {p['common_lexemes']}::text[])"
+def _text_query(sql: Statements, p: Placeholders) -> TextQuery:
+    """How the statement builds the search text's query (migration 005's functions)."""
+    lexemes = f"{sql.text_query_lexemes}({p['query']}::text, {p['common_lexemes']}::text[])"
+    return TextQuery(lexemes, sql.text_lexeme_query)
 
 
 def _found(

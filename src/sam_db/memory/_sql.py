@@ -71,8 +71,11 @@ class Statements:
     distance: str
     exact_distance: str
     search_vector: str
-    text_query: str  # memory_text_query (migration 005), for text and hybrid searches
-    text_common_lexemes: str  # memory_text_common_lexemes (005), the words a text query drops
+    # Migration 005's functions for text and hybrid searches: a search text's lexemes, their
+    # tsquery, and the list of common lexemes its lexemes leave out.
+    text_query_lexemes: str
+    text_lexeme_query: str
+    text_common_lexemes: str
     keys: bool = True  # memory_entries has migration 005's `key` column
     table_schema: str = "public"  # unquoted, for the access log's COPY (asyncpg quotes it)
 
@@ -93,7 +96,8 @@ class Statements:
             distance=f"OPERATOR({x}.<=>)",
             exact_distance=f"{x}.cosine_distance",
             search_vector=f"{s}.memory_search_vector",
-            text_query=f"{s}.memory_text_query",
+            text_query_lexemes=f"{s}.memory_text_query_lexemes",
+            text_lexeme_query=f"{s}.memory_text_lexeme_query",
             text_common_lexemes=f"{s}.memory_text_common_lexemes",
             keys=keys,
             table_schema=table_schema,

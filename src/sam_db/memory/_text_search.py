@@ -2,14 +2,15 @@
 with the vector ranking by Reciprocal Rank Fusion, in one statement.
 
 Migration 005 gives every entry a ``content_tsv`` (GIN-indexed) and the functions that build it
-and the query (``memory_text_document``, ``memory_text_query``); docs/memory.md explains the design.
+and the query (``memory_text_document``, ``memory_text_query_lexemes``); docs/memory.md explains
+the design.
 The choices made here, measured by bench/retrieval_eval.py:
 
 - *OR, not AND*: a query matches entries holding any of its lexemes (stop words dropped), so the
   ordinary words of "how do I use raw_decode?" cannot make it match nothing; ranking sorts out
-  which matches are best. ``memory_text_query`` keeps that set small, as every match is ranked:
-  a query with identifier terms matches by those only, one without leaves out the lexemes that
-  ANALYZE counts in many entries (unless none is left).
+  which matches are best. ``memory_text_query_lexemes`` keeps that set small, as every match is
+  ranked: a query with identifier terms matches by those only, one without leaves out the
+  lexemes that ANALYZE counts in many entries (all but the least common, when all of them are).
 - *Weights*: identifier terms are stored with weight A, ordinary lexemes with D; ``ts_rank``'s
   default weights (D 0.1 ... A 1.0) make one identifier match count as much as ten word matches.
   The rank is divided by 1 + log(document length) (normalization 1), so a long module docstring
@@ -18,6 +19,13 @@ The choices made here, measured by bench/retrieval_eval.py:
   ``1 / (RRF_K + rank)``. RRF_K = 60 is the constant of the original RRF paper (Cormack, Clarke
   and Buettcher, 2009): it flattens the head of each ranking, so an entry both legs found beats
   one ranked first by a single leg.
+- *Coverage*: the text leg's term is multiplied by the entry's coverage of the query, the share
+  of the query's lexemes it holds, cubed (``COVERAGE_POWER``). An entry holding every lexeme (the
+  passage of an identifier, of a quoted sentence) keeps its whole term; one holding half of the
+  words of a question put in the user's own words, which shares only incidental words with any
+  passage, gets an eighth of it, so such matches cannot push the vector leg's finds out of the
+  top k. With equal weights, hybrid found fewer targets of paraphrased questions than the vector
+  leg alone; a fixed smaller weight instead costs the queries that need the text leg.
 
 Both legs apply the same collection, expiry, filter and session conditions (``match``). The vector
 leg is the store's own index search (its HNSW scan, iterative scans and planner settings
@@ -26,6 +34,8 @@ unchanged), limited to ``depth`` rows.
 
 # ruff: noqa: S608 -- SQL here is built from quote_ident()-quoted names and placeholders only
 from __future__ import annotations
+
+from typing import NamedTuple
 
 from ._sql import ENTRY_COLUMNS
 
@@ -38,6 +48,9 @@ MIN_FUSION_DEPTH = 20
 MAX_FUSION_DEPTH = 1000
 # ts_rank normalization: divide by 1 + the logarithm of the document length.
 RANK_NORMALIZATION = 1
+# The text leg's RRF term is weighted by the entry's coverage of the query's lexemes to this
+# power (see the module docstring).
+COVERAGE_POWER = 3
 
 
 def fusion_depth(k: int) -> int:
@@ -50,34 +63,51 @@ def text_rank_expr(tsquery: str) -> str:
     return f"ts_rank(e.content_tsv, {tsquery}, {RANK_NORMALIZATION})"
 
 
-def text_candidates(entries: str, tsquery: str, match: str, limit: str) -> str:
-    """The ids of the ``limit`` best text matches with their rank (1 = best), as ``text_rank``.
+class TextQuery(NamedTuple):
+    """How a statement builds its text query: ``lexemes``, an expression of the lexemes the
+    query ORs (``memory_text_query_lexemes``), and ``or_query``, the function making their
+    tsquery (``memory_text_lexeme_query``)."""
 
-    ``match`` holds the collection, expiry, filter and session conditions over ``e``. The tsquery
-    is built once per statement, in a MATERIALIZED CTE that the match and the rank each read
-    through an InitPlan: a function of a bind parameter in a generic plan is otherwise evaluated
-    for every row, and two ``(SELECT f($1))`` would evaluate it twice.
+    lexemes: str
+    or_query: str
+
+
+def text_candidates(entries: str, query: TextQuery, match: str, limit: str) -> str:
+    """The ids of the ``limit`` best text matches with their rank (1 = best), as ``text_rank``,
+    and ``text_coverage``: the share of the query's lexemes the entry holds (0 to 1).
+
+    ``match`` holds the collection, expiry, filter and session conditions over ``e``. The query
+    is built once per statement, in a MATERIALIZED CTE that the match, the rank and the coverage
+    read through InitPlans: a function of a bind parameter in a generic plan is otherwise
+    evaluated for every row, and two ``(SELECT f($1))`` would evaluate it twice (OFFSET 0 keeps
+    the lexemes from being inlined into both of their uses). The coverage is computed for the
+    ``limit`` rows kept only: the lexemes the entry holds are those that deleting the query's
+    lexemes from its tsvector removes.
     """
-    query = "(SELECT q FROM text_query)"
-    score = text_rank_expr(query)
+    tsquery = "(SELECT q FROM text_query)"
+    lexemes = "(SELECT lexemes FROM text_query)"
+    held = f"length(t.tsv) - length(ts_delete(t.tsv, {lexemes}))"
     return (
-        f"WITH text_query AS MATERIALIZED (SELECT {tsquery} AS q) "
-        "SELECT id, row_number() OVER (ORDER BY score DESC, id) AS text_rank FROM ("
-        f"SELECT e.id, {score} AS score FROM {entries} e "
-        f"WHERE e.content_tsv @@ {query} AND {match} "
+        "WITH text_query AS MATERIALIZED (SELECT l.lexemes, "
+        f"{query.or_query}(l.lexemes) AS q FROM (SELECT {query.lexemes} AS lexemes OFFSET 0) l) "
+        "SELECT t.id, row_number() OVER (ORDER BY t.score DESC, t.id) AS text_rank, "
+        f"({held})::float8 / greatest(cardinality({lexemes}), 1) AS text_coverage FROM ("
+        f"SELECT e.id, e.content_tsv AS tsv, {text_rank_expr(tsquery)} AS score FROM {entries} e "
+        f"WHERE e.content_tsv @@ {tsquery} AND {match} "
         f"ORDER BY score DESC, e.id LIMIT {limit}) t"
     )
 
 
-def text_search(entries: str, tsquery: str, match: str, limit: str) -> str:
+def text_search(entries: str, query: TextQuery, match: str, limit: str) -> str:
     """A text-only search: the ``limit`` best text matches as entry rows, best first.
 
-    Rows carry ENTRY_COLUMNS, then ``distance`` (NULL: no query vector), ``vector_rank`` (NULL)
-    and ``text_rank``.
+    Rows carry ENTRY_COLUMNS, then ``distance`` (NULL: no query vector), ``vector_rank`` (NULL),
+    ``text_rank`` and ``score`` (its RRF term, ``1 / (RRF_K + text_rank)``).
     """
     return (
         f"SELECT {ENTRY_COLUMNS}, NULL::float8 AS distance, NULL::bigint AS vector_rank, "
-        f"t.text_rank FROM ({text_candidates(entries, tsquery, match, limit)}) t "
+        f"t.text_rank, 1.0::float8 / ({RRF_K} + t.text_rank) AS score "
+        f"FROM ({text_candidates(entries, query, match, limit)}) t "
         f"JOIN {entries} e ON e.id = t.id ORDER BY t.text_rank"
     )
 
@@ -89,26 +119,26 @@ def vector_candidates(found: str) -> str:
 
 
 def hybrid_search(
-    entries: str, found: str, distance: str, tsquery: str, match: str, depth: str, limit: str
+    entries: str, found: str, distance: str, query: TextQuery, match: str, depth: str, limit: str
 ) -> str:
     """Both legs fused by RRF: the ``limit`` best entry rows, best first.
 
     ``found`` is the vector leg (the store's index or exact search, ``depth`` rows); ``distance``
     the cosine distance expression of ``e`` to the query vector, computed for the returned rows
     only. Rows carry ENTRY_COLUMNS, then ``distance``, ``vector_rank`` and ``text_rank`` (NULL
-    when that leg did not find the entry).
+    when that leg did not find the entry) and ``score``, the fused score.
     """
+    text_term = f"power(t.text_coverage, {COVERAGE_POWER}) / ({RRF_K} + t.text_rank)"
     fused = (
         "SELECT COALESCE(v.id, t.id) AS id, v.vector_rank, t.text_rank, "
-        f"COALESCE(1.0 / ({RRF_K} + v.vector_rank), 0) "
-        f"+ COALESCE(1.0 / ({RRF_K} + t.text_rank), 0) AS score "
-        "FROM v FULL JOIN t ON v.id = t.id "
+        f"COALESCE(1.0::float8 / ({RRF_K} + v.vector_rank), 0) + COALESCE({text_term}, 0) "
+        "AS score FROM v FULL JOIN t ON v.id = t.id "
         f"ORDER BY score DESC, id LIMIT {limit}"
     )
     return (
         f"WITH v AS MATERIALIZED ({vector_candidates(found)}), "
-        f"t AS MATERIALIZED ({text_candidates(entries, tsquery, match, depth)}), "
+        f"t AS MATERIALIZED ({text_candidates(entries, query, match, depth)}), "
         f"f AS ({fused}) "
-        f"SELECT {ENTRY_COLUMNS}, {distance} AS distance, f.vector_rank, f.text_rank "
+        f"SELECT {ENTRY_COLUMNS}, {distance} AS distance, f.vector_rank, f.text_rank, f.score "
         f"FROM f JOIN {entries} e ON e.id = f.id ORDER BY f.score DESC, f.id"
     )

@@ -5,7 +5,9 @@ ALTER TABLE memory_entries
     DROP COLUMN content_tsv;
 DROP FUNCTION memory_text_query(text);
 DROP FUNCTION memory_text_query(text, text[]);
-DROP FUNCTION memory_text_document_query(tsvector, text[]);
+DROP FUNCTION memory_text_lexeme_query(text[]);
+DROP FUNCTION memory_text_query_lexemes(text, text[]);
+DROP FUNCTION memory_text_document_lexemes(tsvector, text[]);
 DROP FUNCTION memory_text_has_terms(text);
 DROP FUNCTION memory_text_common_lexemes();
 DROP FUNCTION memory_text_common_rows();

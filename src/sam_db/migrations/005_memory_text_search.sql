@@ -74,40 +74,45 @@ CREATE FUNCTION memory_text_common_lexemes() RETURNS text[]
             WHERE c.oid = (SELECT e.tableoid FROM memory_entries e LIMIT 1)
               AND u.freq * c.reltuples > memory_text_common_rows());
 
--- The query of a text's document `doc` (see memory_text_query). `doc` is used three times:
--- PostgreSQL does not inline a function whose costly argument would then be computed three
--- times, so the document is built once.
-CREATE FUNCTION memory_text_document_query(doc tsvector, common_lexemes text[]) RETURNS tsquery
+-- The lexemes that the query of a document `doc` ORs (see memory_text_query_lexemes). `doc` is
+-- used three times: PostgreSQL does not inline a function whose costly argument would then be
+-- computed three times, so the document is built once.
+CREATE FUNCTION memory_text_document_lexemes(doc tsvector, common_lexemes text[]) RETURNS text[]
     LANGUAGE sql IMMUTABLE STRICT PARALLEL SAFE
-    RETURN regexp_replace(
-        regexp_replace(COALESCE(NULLIF(ts_filter(doc, '{a}')::text, ''),
-                                NULLIF(ts_delete(doc, common_lexemes)::text, ''),
-                                NULLIF(array_to_tsvector(ARRAY(
-                                    SELECT u.lexeme FROM unnest(doc) u
-                                    ORDER BY array_position(common_lexemes, u.lexeme) DESC,
-                                             u.lexeme
-                                    LIMIT 1))::text, '')),
-                       ''':[0-9A-D,]+(?= |$)', '''', 'g'),
-        ' ', ' | ', 'g')::tsquery;
+    RETURN tsvector_to_array(COALESCE(
+        NULLIF(ts_filter(doc, '{a}'), ''::tsvector),
+        NULLIF(ts_delete(doc, common_lexemes), ''::tsvector),
+        array_to_tsvector(ARRAY(SELECT u.lexeme FROM unnest(doc) u
+                                ORDER BY array_position(common_lexemes, u.lexeme) DESC, u.lexeme
+                                LIMIT 1))));
 
--- The tsquery of a search text: its identifier terms OR-ed when it has any (the weight A
--- lexemes of its own memory_text_document); otherwise its lexemes OR-ed, leaving out those in
+-- The lexemes of a search text that its query ORs: its identifier terms when it has any (the
+-- weight A lexemes of its own memory_text_document); otherwise its lexemes but those in
 -- `common_lexemes` (the store passes memory_text_common_lexemes(), which it reads at most once a
 -- minute); when all of them are common, the least common one (the latest in that list). An
 -- identifier names what the text is about, and the rarer words carry the rest of its meaning;
 -- the ordinary and very common words ("how do I use ...") would make the query match, and a
--- search rank, a large share of all entries for little gain.
--- A text without identifier terms skips memory_text_terms (memory_text_has_terms): its
--- document is its english lexemes alone. Built through tsvector's text form, which quotes every
--- lexeme (no lexeme holds a space), so dropping the positions and joining with ' | ' gives
--- tsquery input; no dictionary runs twice. NULL (matches nothing, and no NOTICE) for a text
--- without lexemes, e.g. only stop words.
-CREATE FUNCTION memory_text_query(query text, common_lexemes text[]) RETURNS tsquery
+-- search rank, a large share of all entries for little gain. A text without identifier terms
+-- skips memory_text_terms (memory_text_has_terms): its document is its english lexemes alone.
+-- Empty for a text without lexemes, e.g. only stop words.
+CREATE FUNCTION memory_text_query_lexemes(query text, common_lexemes text[]) RETURNS text[]
     LANGUAGE sql IMMUTABLE STRICT PARALLEL SAFE
-    RETURN memory_text_document_query(
+    RETURN memory_text_document_lexemes(
         CASE WHEN memory_text_has_terms(query) THEN memory_text_document(query)
              ELSE to_tsvector('english'::regconfig, left(query, 100000)) END,
         common_lexemes);
+
+-- The OR of `lexemes` as a tsquery; NULL (matches nothing, and no NOTICE) when there is none.
+-- Built through tsvector's text form, which quotes every lexeme (no lexeme holds a space), so
+-- joining with ' | ' gives tsquery input.
+CREATE FUNCTION memory_text_lexeme_query(lexemes text[]) RETURNS tsquery
+    LANGUAGE sql IMMUTABLE STRICT PARALLEL SAFE
+    RETURN NULLIF(replace(array_to_tsvector(lexemes)::text, ' ', ' | '), '')::tsquery;
+
+-- The tsquery of a search text: the OR of memory_text_query_lexemes.
+CREATE FUNCTION memory_text_query(query text, common_lexemes text[]) RETURNS tsquery
+    LANGUAGE sql IMMUTABLE STRICT PARALLEL SAFE
+    RETURN memory_text_lexeme_query(memory_text_query_lexemes(query, common_lexemes));
 
 -- The same, leaving out the lexemes that the table's statistics count as common now: for
 -- queries written by hand.

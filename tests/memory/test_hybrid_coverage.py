@@ -1,0 +1,70 @@
+"""Hybrid search weights the text leg's RRF term by the share of the query's lexemes an entry
+holds (cubed): an entry holding all of them counts fully, one that shares a single word of a
+longer question cannot push the vector leg's finds out of the top k."""
+
+from __future__ import annotations
+
+from collections.abc import Sequence
+
+from sam_db.memory import MemoryStore
+
+D = 1536
+QUERY = "ancient river bridge stone"
+FULL = "The ancient stone bridge over the river."  # every lexeme of the query
+PARTIAL = "A river."  # one of its four lexemes
+FILLERS = [f"filler note number {i}" for i in range(25)]
+
+
+def _unit(axis: int, lean: float = 0.0) -> list[float]:
+    """The unit vector along ``axis``, leaning ``lean`` towards axis 0 (the query's)."""
+    v = [0.0] * D
+    v[0] = lean
+    v[axis] = 1.0
+    norm = sum(x * x for x in v) ** 0.5
+    return [x / norm for x in v]
+
+
+class ChosenVectors:
+    """An embedder with a chosen vector per text: the fillers are the query's nearest
+    neighbours, FULL and PARTIAL are far from it (the vector leg does not find them)."""
+
+    dimensions = D
+    model = "chosen"
+
+    def __init__(self) -> None:
+        self.vectors = {QUERY: _unit(0), FULL: _unit(1), PARTIAL: _unit(2)}
+        for i, text in enumerate(FILLERS):
+            self.vectors[text] = _unit(10 + i, lean=10.0 - i * 0.1)
+
+    async def embed(self, texts: Sequence[str]) -> list[list[float]]:
+        return [self.vectors[t] for t in texts]
+
+
+async def _store_with_entries(dsn: str) -> MemoryStore:
+    store = await MemoryStore(dsn, ChosenVectors()).open()
+    await store.add_many([FULL, PARTIAL, *FILLERS])
+    return store
+
+
+async def test_an_entry_holding_every_query_lexeme_counts_fully(migrated_dsn: str) -> None:
+    store = await _store_with_entries(migrated_dsn)
+    try:
+        hits = await store.search(QUERY, k=10, mode="hybrid")
+    finally:
+        await store.close()
+    full = next(h for h in hits if h.entry.content == FULL)
+    assert full.vector_rank is None and full.text_rank == 1 and full.rank <= 2
+
+
+async def test_an_entry_holding_one_query_word_stays_below_the_vector_finds(
+    migrated_dsn: str,
+) -> None:
+    store = await _store_with_entries(migrated_dsn)
+    try:
+        text_hits = await store.search(QUERY, k=10, mode="text")
+        hits = await store.search(QUERY, k=10, mode="hybrid")
+    finally:
+        await store.close()
+    assert [h.entry.content for h in text_hits] == [FULL, PARTIAL]  # the text leg finds it second
+    assert PARTIAL not in {h.entry.content for h in hits}
+    assert sum(h.vector_rank is not None for h in hits) == 9
