@@ -96,3 +96,12 @@ def test_no_transaction_directive_on_first_line(tmp_path: Path) -> None:
         },
     )
     assert [m.transactional for m in discover([tmp_path], include_bundled=False)] == [False, True]
+
+
+def test_your_migration_with_a_bundled_version_says_how_to_renumber_it(tmp_path: Path) -> None:
+    write_migrations(tmp_path, {"005_mine.sql": "SELECT 1;"})
+    with pytest.raises(DuplicateMigrationError) as caught:
+        discover([tmp_path])
+    text = str(caught.value)
+    assert "bundled 005_memory_text_search.sql" in text and "1005_mine.sql" in text
+    assert "UPDATE schema_migrations SET version = '1005' WHERE version = '005'" in text

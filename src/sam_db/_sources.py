@@ -98,11 +98,17 @@ def discover(
     Two files with the same numeric version (``005`` twice, or ``5`` and ``005``) are an error:
     the order between them would be arbitrary.
     """
-    folders = ([bundled()] if include_bundled else []) + [_as_traversable(s) for s in sources]
     by_number: dict[int, MigrationFile] = {}
-    for folder in folders:
+    if include_bundled:
+        by_number = {mig.number: mig for mig in _scan(bundled())}
+    ours = set(by_number)
+    for folder in (_as_traversable(s) for s in sources):
         for mig in _scan(folder):
             other = by_number.get(mig.number)
+            if other is not None and other.number in ours:
+                raise DuplicateMigrationError.taken_by_bundled(
+                    mig.version, mig.name, mig.origin, other.filename
+                )
             if other is not None:
                 raise DuplicateMigrationError.same_version(mig.version, other.origin, mig.origin)
             by_number[mig.number] = mig

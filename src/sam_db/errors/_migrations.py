@@ -24,6 +24,20 @@ class DuplicateMigrationError(MigrationFileError):
             f"two migrations have version {version}: {first} and {second}; renumber one of them"
         )
 
+    @classmethod
+    def taken_by_bundled(
+        cls, version: str, name: str, origin: str, bundled: str
+    ) -> DuplicateMigrationError:
+        """Your migration has the version of one that sam_db bundles (a release added it)."""
+        # The SQL is advice printed for the user; a migration's name holds no quote.
+        return cls(
+            f"version {version} of {origin} is taken by sam_db's bundled {bundled}, which this "  # noqa: S608
+            f"release of sam_db added: give your migration a version of its own (e.g. rename it to "
+            f"1{version}_{name}.sql) and, in each database that has applied it, record the new "
+            f"number before migrating: UPDATE schema_migrations SET version = '1{version}' "
+            f"WHERE version = '{version}' AND name = '{name}'"
+        )
+
 
 class MigrationFailedError(MigrationError):
     """A migration's SQL failed; its transaction was rolled back.
