@@ -76,7 +76,7 @@ def scan_column(mode: str) -> str:
     return f", e.embedding AS {_SCAN_VECTOR}" if mode == "vector" else ""
 
 
-def wrap(search: str, sql: Statements, normalize: bool = True, mode: str = "vector") -> str:
+def wrap(search: str, sql: Statements, normalize: bool, mode: str) -> str:
     """The search statement ``search`` (any mode; its rows start with the entry columns, and
     still do: ``_rows`` reads them by position), returning also ``mmr_pos`` (1.. in the
     statement's own order) and ``mmr_sims``: the row's cosine similarity to each candidate of a
@@ -92,8 +92,7 @@ def wrap(search: str, sql: Statements, normalize: bool = True, mode: str = "vect
     key.
     """
     if normalize:
-        ext = sql.exact_distance.rsplit(".", 1)[0]  # pgvector's schema, quoted
-        similarity = f"-(c.mmr_v OPERATOR({ext}.<#>) w.mmr_v)"
+        similarity = f"-(c.mmr_v OPERATOR({_extension(sql)}.<#>) w.mmr_v)"
     else:
         similarity = f"1 - (c.mmr_v {sql.distance} w.mmr_v)"
     sims = (
@@ -125,9 +124,13 @@ def wrap(search: str, sql: Statements, normalize: bool = True, mode: str = "vect
 def _unit(vector: str, sql: Statements, normalize: bool) -> str:
     """``vector`` as a value of its own: normalized, or (old pgvector) cast through real[]."""
     if normalize:
-        ext = sql.exact_distance.rsplit(".", 1)[0]
-        return f"{ext}.l2_normalize({vector})"
+        return f"{_extension(sql)}.l2_normalize({vector})"
     return f"{vector}::real[]::{sql.vector}"
+
+
+def _extension(sql: Statements) -> str:
+    """pgvector's schema, quoted."""
+    return sql.exact_distance.rsplit(".", 1)[0]
 
 
 def _relevance(rows: Sequence[Any], mode: str) -> list[float]:
