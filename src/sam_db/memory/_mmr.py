@@ -30,8 +30,11 @@ from ._sql import ENTRY_FIELDS, Statements
 
 FETCH_FACTOR = 4  # fetch_k defaults to this many times k (LangChain's default is 20 for k=4)
 _SCAN_VECTOR = "mmr_embedding"  # the vector a vector search's statement selects (scan_column)
-# The columns of a vector search's rows (_search_statement), in their order.
-_VECTOR_SEARCH_COLUMNS = (*ENTRY_FIELDS, "collection_id", "distance")
+# A vector search's columns (_search_statement's), in their order, as the wrap selects them:
+# every column but the vectors, which stay on the server.
+_VECTOR_SEARCH_COLUMNS = ", ".join(
+    f"c.{quote_ident(name)}" for name in (*ENTRY_FIELDS, "collection_id", "distance")
+)
 
 
 class MMR(NamedTuple):
@@ -101,12 +104,10 @@ def wrap(search: str, sql: Statements, normalize: bool, mode: str) -> str:
     )
     if mode == "vector":
         vector = _unit(f"s.{_SCAN_VECTOR}", sql, normalize)
-        # Every column but the vectors, which stay on the server.
-        columns = ", ".join(f"c.{quote_ident(name)}" for name in _VECTOR_SEARCH_COLUMNS)
         return (
             f"WITH mmr_c AS MATERIALIZED (SELECT s.*, {vector} AS mmr_v, "
             f"row_number() OVER () AS mmr_pos FROM ({search}) s) "
-            f"SELECT {columns}, c.mmr_pos, {sims} FROM mmr_c c"
+            f"SELECT {_VECTOR_SEARCH_COLUMNS}, c.mmr_pos, {sims} FROM mmr_c c"
         )
     vector = _unit("e.embedding", sql, normalize)
     return (
