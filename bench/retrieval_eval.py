@@ -27,10 +27,11 @@ search does not, with the text leg's tsquery and first hits, how the hybrid top 
 queries is made up, and how much of each set's queries the text leg's first hit covers. The
 experiment options change the fusion in this process only (bench/retrieval_fusion.py), to see what
 would fix such losses: ``--rrf-k`` and ``--min-fusion-depth`` replace the library's constants,
-``--text-weight`` multiplies the text leg's RRF term (``--word-text-weight``: only for queries
-without identifier terms), ``--coverage-power P`` multiplies it by the share of the query's
-lexemes that the entry holds, to the power P, and ``--common-rows`` replaces
-``memory_text_common_rows()`` in the scratch database.
+``--coverage-power P`` replaces the power of the entry's coverage (the share of the query's
+lexemes it holds) that weights the text leg's RRF term (0: unweighted, the fusion before that
+weight), ``--text-weight`` multiplies the term (``--word-text-weight``: only for queries without
+identifier terms), and ``--common-rows`` replaces ``memory_text_common_rows()`` in the scratch
+database.
 Uses ``--dsn`` / ``SAM_DB_TEST_DSN`` when given (it creates and drops a scratch database there),
 otherwise an embedded PostgreSQL in a temporary directory.
 """

@@ -2,11 +2,13 @@
 
 They patch the library in this process only (its module constants, and the statement text that
 ``sam_db.memory._text_search.hybrid_search`` returns), to measure what a change would do before
-making it in the library: ``rrf_k`` and ``min_fusion_depth`` replace ``RRF_K`` and
-``MIN_FUSION_DEPTH``; ``text_weight`` multiplies the text leg's RRF term, ``word_text_weight`` does
-so for queries without identifier terms only, and ``coverage_power`` by the entry's share of the
-query's lexemes (its coverage) to that power; ``common_rows`` is applied by the caller, which
-replaces ``memory_text_common_rows()`` in its scratch database. The asserts fail loudly when the
+making it in the library. ``rrf_k``, ``min_fusion_depth`` and ``coverage_power`` replace
+``RRF_K``, ``MIN_FUSION_DEPTH`` and ``COVERAGE_POWER`` (0: the text leg's RRF term unweighted,
+as before the library weighted it by the entry's coverage, its share of the query's lexemes; on
+such an older library ``coverage_power`` rewrites the statement to weight it). ``text_weight``
+multiplies the text leg's RRF term, ``word_text_weight`` does so for queries without identifier
+terms only. ``common_rows`` is applied by the caller, which replaces
+``memory_text_common_rows()`` in its scratch database. The asserts fail loudly when the
 library's statement no longer has the shape these patches rewrite.
 """
 
@@ -15,6 +17,7 @@ from __future__ import annotations
 
 import re
 from dataclasses import dataclass, field
+from typing import Any
 
 
 @dataclass
@@ -45,6 +48,11 @@ def apply_experiments(options: Options) -> None:
     if options.min_fusion_depth is not None:
         _text_search.MIN_FUSION_DEPTH = options.min_fusion_depth
         options.experiments.append(f"MIN_FUSION_DEPTH={options.min_fusion_depth}")
+    if options.coverage_power is not None:
+        options.experiments.append(f"text term x coverage^{options.coverage_power:g}")
+        if hasattr(_text_search, "COVERAGE_POWER"):  # the library weights by coverage itself
+            _text_search.COVERAGE_POWER = options.coverage_power  # type: ignore[assignment]
+            options.coverage_power = None
     weights = (options.text_weight, options.word_text_weight, options.coverage_power)
     if any(w is not None for w in weights):
         _weight_text_leg(options)
@@ -66,10 +74,24 @@ def coverage_sql(tsquery: str, tsvector: str = "e.content_tsv") -> str:
     )
 
 
+def _text_term(sql: str) -> str:
+    """The fusion's text term in the statement ``sql``: weighted by coverage (the library's since
+    COVERAGE_POWER) or not."""
+    from sam_db.memory import _text_search
+
+    rrf = f"({_text_search.RRF_K} + t.text_rank)"
+    power = getattr(_text_search, "COVERAGE_POWER", None)
+    terms = [f"COALESCE(power(t.text_coverage, {power}) / {rrf}, 0)", f"COALESCE(1.0 / {rrf}, 0)"]
+    found = [term for term in terms if term in sql]
+    assert found, "the fusion's text term changed: update bench/retrieval_fusion.py"
+    return found[0]
+
+
 def _weight_text_leg(options: Options) -> None:
     """Multiplies the hybrid fusion's text term: by ``text_weight`` for every query, by
     ``word_text_weight`` for queries without identifier terms (whose tsquery holds words only),
-    by the entry's coverage of the query's lexemes to the power ``coverage_power``."""
+    and, on a library that does not weight by coverage, by the entry's coverage of the query's
+    lexemes to the power ``coverage_power``."""
     from sam_db.memory import _search_statement, _text_search
 
     original = _text_search.hybrid_search
@@ -77,19 +99,19 @@ def _weight_text_leg(options: Options) -> None:
         options.experiments.append(f"text weight={options.text_weight}")
     if options.word_text_weight is not None:
         options.experiments.append(f"text weight without identifiers={options.word_text_weight}")
-    if options.coverage_power is not None:
-        options.experiments.append(f"text weight=coverage^{options.coverage_power}")
 
     def weighted(
-        entries: str, found: str, distance: str, tsquery: str, match: str, depth: str, limit: str
+        entries: str, found: str, distance: str, query: Any, match: str, depth: str, limit: str
     ) -> str:
-        sql = original(entries, found, distance, tsquery, match, depth, limit)
-        term = f"COALESCE(1.0 / ({_text_search.RRF_K} + t.text_rank), 0)"
-        assert term in sql, "the fusion's text term changed: update the bench's text weights"
+        sql = original(entries, found, distance, query, match, depth, limit)
+        term = _text_term(sql)
         weight = str(options.text_weight or 1.0)
         if options.word_text_weight is not None:
-            call = re.search(r"(\S*)memory_text_query\((\$\d+)", tsquery)
-            assert call, "memory_text_query's call changed: update the bench"
+            # The query text's parameter, in a memory_text_query(...) call (a TextQuery's
+            # lexemes expression since the library weights by coverage).
+            text = query if isinstance(query, str) else query.lexemes
+            call = re.search(r"(\S*?)memory_text_query(?:_lexemes)?\((\$\d+)", text)
+            assert call, "memory_text_query's call changed: update bench/retrieval_fusion.py"
             document = f"{call.group(1)}memory_text_document({call.group(2)}::text)"
             weight = (
                 f"(CASE WHEN ts_filter({document}, '{{a}}') = ''::tsvector "
