@@ -49,6 +49,7 @@ def rows(n: int) -> list[Row]:
             "created_at": now,
             "updated_at": now,
             "expires_at": now + timedelta(hours=1),
+            "key": None,
         }
         out.append(Row([*(values[f] for f in ENTRY_FIELDS), i / n]))
     return out
@@ -69,10 +70,14 @@ def with_model_construct(rows: list[Row], collection: str) -> list[SearchHit]:
             created_at=row[6],
             updated_at=row[7],
             expires_at=row[8],
+            key=row[9],
         )
         hits.append(
             SearchHit.model_construct(
-                entry=entry, similarity=1.0 - row["distance"], rank=len(hits) + 1
+                entry=entry,
+                similarity=1.0 - row["distance"],
+                rank=len(hits) + 1,
+                vector_rank=len(hits) + 1,
             )
         )
     return hits
