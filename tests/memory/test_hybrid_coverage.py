@@ -1,6 +1,7 @@
 """Hybrid search weights the text leg's RRF term by the share of the query's lexemes an entry
-holds (cubed): an entry holding all of them counts fully, one that shares a single word of a
-longer question cannot push the vector leg's finds out of the top k."""
+holds (cubed): an entry holding all of them counts fully, one that shares a few words of a
+longer question cannot push the vector leg's finds out of the top k; and its text leg matches
+only entries holding two of the query's lexemes when it has three or more."""
 
 from __future__ import annotations
 
@@ -11,7 +12,8 @@ from sam_db.memory import MemoryStore
 D = 1536
 QUERY = "ancient river bridge stone"
 FULL = "The ancient stone bridge over the river."  # every lexeme of the query
-PARTIAL = "A river."  # one of its four lexemes
+PARTIAL = "A river bridge."  # two of its four lexemes
+ONE = "A stone."  # one of them, and near the query's vector
 FILLERS = [f"filler note number {i}" for i in range(25)]
 
 
@@ -32,7 +34,7 @@ class ChosenVectors:
     model = "chosen"
 
     def __init__(self) -> None:
-        self.vectors = {QUERY: _unit(0), FULL: _unit(1), PARTIAL: _unit(2)}
+        self.vectors = {QUERY: _unit(0), FULL: _unit(1), PARTIAL: _unit(2), ONE: _unit(3, 20.0)}
         for i, text in enumerate(FILLERS):
             self.vectors[text] = _unit(10 + i, lean=10.0 - i * 0.1)
 
@@ -42,7 +44,7 @@ class ChosenVectors:
 
 async def _store_with_entries(dsn: str) -> MemoryStore:
     store = await MemoryStore(dsn, ChosenVectors()).open()
-    await store.add_many([FULL, PARTIAL, *FILLERS])
+    await store.add_many([FULL, PARTIAL, ONE, *FILLERS])
     return store
 
 
@@ -56,7 +58,7 @@ async def test_an_entry_holding_every_query_lexeme_counts_fully(migrated_dsn: st
     assert full.vector_rank is None and full.text_rank == 1 and full.rank <= 2
 
 
-async def test_an_entry_holding_one_query_word_stays_below_the_vector_finds(
+async def test_an_entry_holding_half_the_query_words_stays_below_the_vector_finds(
     migrated_dsn: str,
 ) -> None:
     store = await _store_with_entries(migrated_dsn)
@@ -65,6 +67,20 @@ async def test_an_entry_holding_one_query_word_stays_below_the_vector_finds(
         hits = await store.search(QUERY, k=10, mode="hybrid")
     finally:
         await store.close()
-    assert [h.entry.content for h in text_hits] == [FULL, PARTIAL]  # the text leg finds it second
+    assert [h.entry.content for h in text_hits][:2] == [FULL, PARTIAL]  # found second by text
     assert PARTIAL not in {h.entry.content for h in hits}
     assert sum(h.vector_rank is not None for h in hits) == 9
+
+
+async def test_the_hybrid_text_leg_leaves_out_entries_holding_one_of_three_or_more_words(
+    migrated_dsn: str,
+) -> None:
+    store = await _store_with_entries(migrated_dsn)
+    try:
+        text_hits = await store.search(QUERY, k=10, mode="text")
+        hits = await store.search(QUERY, k=10, mode="hybrid")
+    finally:
+        await store.close()
+    assert ONE in {h.entry.content for h in text_hits}  # a text search matches any word
+    one = next(h for h in hits if h.entry.content == ONE)
+    assert one.vector_rank == 1 and one.text_rank is None

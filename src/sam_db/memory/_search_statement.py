@@ -197,7 +197,7 @@ def _hybrid(sql: Statements, where: str, settings: SearchSettings, k: int) -> st
 def _text_query(sql: Statements, p: Placeholders) -> TextQuery:
     """How the statement builds the search text's query (migration 005's functions)."""
     lexemes = f"{sql.text_query_lexemes}({p['query']}::text, {p['common_lexemes']}::text[])"
-    return TextQuery(lexemes, sql.text_lexeme_query)
+    return TextQuery(lexemes, sql.text_lexeme_query, sql.text_pair_query)
 
 
 def _found(

@@ -75,6 +75,7 @@ class Statements:
     # tsquery, and the list of common lexemes its lexemes leave out.
     text_query_lexemes: str
     text_lexeme_query: str
+    text_pair_query: str
     text_common_lexemes: str
     keys: bool = True  # memory_entries has migration 005's `key` column
     table_schema: str = "public"  # unquoted, for the access log's COPY (asyncpg quotes it)
@@ -98,6 +99,7 @@ class Statements:
             search_vector=f"{s}.memory_search_vector",
             text_query_lexemes=f"{s}.memory_text_query_lexemes",
             text_lexeme_query=f"{s}.memory_text_lexeme_query",
+            text_pair_query=f"{s}.memory_text_pair_query",
             text_common_lexemes=f"{s}.memory_text_common_lexemes",
             keys=keys,
             table_schema=table_schema,

@@ -26,6 +26,11 @@ The choices made here, measured by bench/retrieval_eval.py:
   passage, gets an eighth of it, so such matches cannot push the vector leg's finds out of the
   top k. With equal weights, hybrid found fewer targets of paraphrased questions than the vector
   leg alone; a fixed smaller weight instead costs the queries that need the text leg.
+- *Pairs*: a hybrid search's text leg matches only entries holding two of the query's lexemes
+  when it has three or more (``memory_text_pair_query``). Coverage leaves an entry holding one of
+  three at most a 27th of a text term, too little to matter, and such entries are most of what a
+  sentence of ordinary words matches: ranking them was most of the leg's cost. A text-only search
+  still matches entries holding any of the lexemes.
 
 Both legs apply the same collection, expiry, filter and session conditions (``match``). The vector
 leg is the store's own index search (its HNSW scan, iterative scans and planner settings
@@ -65,16 +70,22 @@ def text_rank_expr(tsquery: str) -> str:
 
 class TextQuery(NamedTuple):
     """How a statement builds its text query: ``lexemes``, an expression of the lexemes the
-    query ORs (``memory_text_query_lexemes``), and ``or_query``, the function making their
-    tsquery (``memory_text_lexeme_query``)."""
+    query ORs (``memory_text_query_lexemes``); ``or_query``, the function making their tsquery
+    (``memory_text_lexeme_query``); ``pair_query``, the one matching entries that hold two of
+    them (``memory_text_pair_query``), which a hybrid search's text leg matches with."""
 
     lexemes: str
     or_query: str
+    pair_query: str
 
 
-def text_candidates(entries: str, query: TextQuery, match: str, limit: str) -> str:
+def text_candidates(
+    entries: str, query: TextQuery, match: str, limit: str, pairs: bool = False
+) -> str:
     """The ids of the ``limit`` best text matches with their rank (1 = best), as ``text_rank``,
-    and ``text_coverage``: the share of the query's lexemes the entry holds (0 to 1).
+    and ``text_coverage``: the share of the query's lexemes the entry holds (0 to 1). With
+    ``pairs``, only entries holding two of the query's lexemes (when it has three or more) match;
+    all are ranked by the OR of the lexemes.
 
     ``match`` holds the collection, expiry, filter and session conditions over ``e``. The query
     is built once per statement, in a MATERIALIZED CTE that the match, the rank and the coverage
@@ -85,15 +96,17 @@ def text_candidates(entries: str, query: TextQuery, match: str, limit: str) -> s
     lexemes from its tsvector removes.
     """
     tsquery = "(SELECT q FROM text_query)"
+    matching = "(SELECT pq FROM text_query)" if pairs else tsquery
+    pair_query = f"{query.pair_query}(l.lexemes)" if pairs else "NULL::tsquery"
     lexemes = "(SELECT lexemes FROM text_query)"
     held = f"length(t.tsv) - length(ts_delete(t.tsv, {lexemes}))"
     return (
-        "WITH text_query AS MATERIALIZED (SELECT l.lexemes, "
-        f"{query.or_query}(l.lexemes) AS q FROM (SELECT {query.lexemes} AS lexemes OFFSET 0) l) "
+        f"WITH text_query AS MATERIALIZED (SELECT l.lexemes, {query.or_query}(l.lexemes) AS q, "
+        f"{pair_query} AS pq FROM (SELECT {query.lexemes} AS lexemes OFFSET 0) l) "
         "SELECT t.id, row_number() OVER (ORDER BY t.score DESC, t.id) AS text_rank, "
         f"({held})::float8 / greatest(cardinality({lexemes}), 1) AS text_coverage FROM ("
         f"SELECT e.id, e.content_tsv AS tsv, {text_rank_expr(tsquery)} AS score FROM {entries} e "
-        f"WHERE e.content_tsv @@ {tsquery} AND {match} "
+        f"WHERE e.content_tsv @@ {matching} AND {match} "
         f"ORDER BY score DESC, e.id LIMIT {limit}) t"
     )
 
@@ -137,7 +150,7 @@ def hybrid_search(
     )
     return (
         f"WITH v AS MATERIALIZED ({vector_candidates(found)}), "
-        f"t AS MATERIALIZED ({text_candidates(entries, query, match, depth)}), "
+        f"t AS MATERIALIZED ({text_candidates(entries, query, match, depth, pairs=True)}), "
         f"f AS ({fused}) "
         f"SELECT {ENTRY_COLUMNS}, {distance} AS distance, f.vector_rank, f.text_rank, f.score "
         f"FROM f JOIN {entries} e ON e.id = f.id ORDER BY f.score DESC, f.id"

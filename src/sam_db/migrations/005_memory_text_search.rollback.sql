@@ -5,6 +5,7 @@ ALTER TABLE memory_entries
     DROP COLUMN content_tsv;
 DROP FUNCTION memory_text_query(text);
 DROP FUNCTION memory_text_query(text, text[]);
+DROP FUNCTION memory_text_pair_query(text[]);
 DROP FUNCTION memory_text_lexeme_query(text[]);
 DROP FUNCTION memory_text_query_lexemes(text, text[]);
 DROP FUNCTION memory_text_document_lexemes(tsvector, text[]);

@@ -109,6 +109,20 @@ CREATE FUNCTION memory_text_lexeme_query(lexemes text[]) RETURNS tsquery
     LANGUAGE sql IMMUTABLE STRICT PARALLEL SAFE
     RETURN NULLIF(replace(array_to_tsvector(lexemes)::text, ' ', ' | '), '')::tsquery;
 
+-- The tsquery matching entries that hold two or more of `lexemes`: the OR of every pair's AND,
+-- for 3 to 24 lexemes (at most 276 pairs); for fewer or more, their OR (memory_text_lexeme_query).
+-- A hybrid search's text leg matches with it (see the store's _text_search): an entry holding one
+-- of three or more lexemes counts too little there to matter, and such entries are most of what a
+-- sentence of ordinary words matches.
+CREATE FUNCTION memory_text_pair_query(lexemes text[]) RETURNS tsquery
+    LANGUAGE sql IMMUTABLE STRICT PARALLEL SAFE
+    RETURN CASE WHEN cardinality(lexemes) BETWEEN 3 AND 24 THEN
+        (SELECT string_agg('(' || replace(array_to_tsvector(ARRAY[a.lexeme, b.lexeme])::text,
+                                          ' ', ' & ') || ')', ' | ')::tsquery
+         FROM unnest(lexemes) WITH ORDINALITY a(lexeme, i)
+         JOIN unnest(lexemes) WITH ORDINALITY b(lexeme, j) ON a.i < b.j)
+    ELSE memory_text_lexeme_query(lexemes) END;
+
 -- The tsquery of a search text: the OR of memory_text_query_lexemes.
 CREATE FUNCTION memory_text_query(query text, common_lexemes text[]) RETURNS tsquery
     LANGUAGE sql IMMUTABLE STRICT PARALLEL SAFE
