@@ -7,6 +7,8 @@ from __future__ import annotations
 
 from collections.abc import Sequence
 
+import pytest
+
 from sam_db.memory import MemoryStore
 
 D = 1536
@@ -56,6 +58,18 @@ async def test_an_entry_holding_every_query_lexeme_counts_fully(migrated_dsn: st
         await store.close()
     full = next(h for h in hits if h.entry.content == FULL)
     assert full.vector_rank is None and full.text_rank == 1 and full.rank <= 2
+    assert full.similarity == pytest.approx(0.0, abs=1e-6)  # orthogonal to the query
+
+
+async def test_hybrid_hits_found_by_the_vector_leg_keep_its_similarity(migrated_dsn: str) -> None:
+    store = await _store_with_entries(migrated_dsn)
+    try:
+        vector = {h.entry.id: h.similarity for h in await store.search(QUERY, k=20)}
+        hits = await store.search(QUERY, k=10, mode="hybrid")
+    finally:
+        await store.close()
+    found = [h for h in hits if h.vector_rank is not None]
+    assert found and all(h.similarity == pytest.approx(vector[h.entry.id], abs=1e-9) for h in found)
 
 
 async def test_an_entry_holding_half_the_query_words_stays_below_the_vector_finds(
