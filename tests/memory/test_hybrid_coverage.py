@@ -9,7 +9,7 @@ from collections.abc import Sequence
 
 import pytest
 
-from sam_db.memory import MemoryStore
+from sam_db.memory import MemoryStore, SearchHit
 
 D = 1536
 QUERY = "ancient river bridge stone"
@@ -50,6 +50,16 @@ async def _store_with_entries(dsn: str) -> MemoryStore:
     return store
 
 
+async def _text_and_hybrid_hits(dsn: str) -> tuple[list[SearchHit], list[SearchHit]]:
+    """The query's text search hits and its hybrid search hits over the entries."""
+    store = await _store_with_entries(dsn)
+    try:
+        text_hits = await store.search(QUERY, k=10, mode="text")
+        return text_hits, await store.search(QUERY, k=10, mode="hybrid")
+    finally:
+        await store.close()
+
+
 async def test_an_entry_holding_every_query_lexeme_counts_fully(migrated_dsn: str) -> None:
     store = await _store_with_entries(migrated_dsn)
     try:
@@ -75,12 +85,7 @@ async def test_hybrid_hits_found_by_the_vector_leg_keep_its_similarity(migrated_
 async def test_an_entry_holding_half_the_query_words_stays_below_the_vector_finds(
     migrated_dsn: str,
 ) -> None:
-    store = await _store_with_entries(migrated_dsn)
-    try:
-        text_hits = await store.search(QUERY, k=10, mode="text")
-        hits = await store.search(QUERY, k=10, mode="hybrid")
-    finally:
-        await store.close()
+    text_hits, hits = await _text_and_hybrid_hits(migrated_dsn)
     assert [h.entry.content for h in text_hits][:2] == [FULL, PARTIAL]  # found second by text
     assert PARTIAL not in {h.entry.content for h in hits}
     assert sum(h.vector_rank is not None for h in hits) == 9
@@ -89,12 +94,7 @@ async def test_an_entry_holding_half_the_query_words_stays_below_the_vector_find
 async def test_the_hybrid_text_leg_leaves_out_entries_holding_one_of_three_or_more_words(
     migrated_dsn: str,
 ) -> None:
-    store = await _store_with_entries(migrated_dsn)
-    try:
-        text_hits = await store.search(QUERY, k=10, mode="text")
-        hits = await store.search(QUERY, k=10, mode="hybrid")
-    finally:
-        await store.close()
+    text_hits, hits = await _text_and_hybrid_hits(migrated_dsn)
     assert ONE in {h.entry.content for h in text_hits}  # a text search matches any word
     one = next(h for h in hits if h.entry.content == ONE)
     assert one.vector_rank == 1 and one.text_rank is None
