@@ -9,6 +9,7 @@ from __future__ import annotations
 
 import asyncio
 import os
+import uuid
 from collections.abc import Iterator
 from pathlib import Path
 
@@ -17,7 +18,7 @@ from hypothesis import settings
 
 from sam_db._embedded import NON_DURABLE_SETTINGS, embedded_dsn, start_embedded
 from sam_db._ident import quote_ident
-from sam_db.testing._server import server_datadir
+from sam_db.testing._server import server_datadir, with_database
 from tests.helpers import execute, fresh_database
 
 # Property tests explore new examples on every local run; CI runs a fixed set (derandomized), so
@@ -56,10 +57,26 @@ def db_dsn(pg_admin_dsn: str) -> Iterator[str]:
         yield dsn
 
 
-@pytest.fixture
-def migrated_dsn(db_dsn: str) -> str:
-    """DSN of a fresh database with every bundled migration applied."""
+@pytest.fixture(scope="session")
+def migrated_template(pg_admin_dsn: str) -> Iterator[str]:
+    """Name of a database that ``migrate()`` brought to every bundled migration, once per test
+    process: ``migrated_dsn`` copies it (CREATE DATABASE ... TEMPLATE) instead of migrating
+    each test's database again."""
     from sam_db import migrate
 
-    asyncio.run(migrate(db_dsn))
-    return db_dsn
+    name = f"migrated_{uuid.uuid4().hex[:16]}"
+    asyncio.run(execute(pg_admin_dsn, f"CREATE DATABASE {quote_ident(name)}"))
+    try:
+        asyncio.run(migrate(with_database(pg_admin_dsn, name)))
+        yield name
+    finally:
+        drop = f"DROP DATABASE IF EXISTS {quote_ident(name)} WITH (FORCE)"
+        asyncio.run(execute(pg_admin_dsn, drop))
+
+
+@pytest.fixture
+def migrated_dsn(pg_admin_dsn: str, migrated_template: str) -> Iterator[str]:
+    """DSN of a fresh database with every bundled migration applied (a copy of
+    ``migrated_template``), dropped after the test."""
+    with fresh_database(pg_admin_dsn, template=migrated_template) as dsn:
+        yield dsn

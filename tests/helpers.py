@@ -34,10 +34,14 @@ async def execute(dsn: str, *statements: str) -> None:
 
 
 @contextlib.contextmanager
-def fresh_database(pg_admin_dsn: str, prefix: str = "t") -> Iterator[str]:
-    """DSN of a brand-new, empty database on the test server, dropped on exit."""
+def fresh_database(
+    pg_admin_dsn: str, prefix: str = "t", template: str | None = None
+) -> Iterator[str]:
+    """DSN of a brand-new database on the test server (empty, or a copy of ``template``),
+    dropped on exit."""
     name = f"{prefix}_{uuid.uuid4().hex[:16]}"
-    asyncio.run(execute(pg_admin_dsn, f"CREATE DATABASE {quote_ident(name)}"))
+    copy = f" TEMPLATE {quote_ident(template)}" if template else ""
+    asyncio.run(execute(pg_admin_dsn, f"CREATE DATABASE {quote_ident(name)}{copy}"))
     try:
         yield with_database(pg_admin_dsn, name)
     finally:
