@@ -17,15 +17,12 @@ Measured, per list length, search p50 at k=10 (access log off), taking turns in 
 from __future__ import annotations
 
 import argparse
-import asyncio
 import json
 import os
 import statistics
-import tempfile
 import time
 import uuid
 from collections.abc import Awaitable, Callable
-from pathlib import Path
 from typing import Any
 
 import asyncpg
@@ -33,6 +30,7 @@ import numpy as np
 from pgvector import Vector
 from pgvector.asyncpg import register_vector
 
+from bench_server import run_on_server
 from sam_db import migrate
 from sam_db._ident import quote_ident
 from sam_db.memory import MemoryStore
@@ -138,18 +136,7 @@ def main() -> None:
     parser.add_argument("--queries", type=int, default=30)
     parser.add_argument("--dsn", default=os.environ.get("SAM_DB_TEST_DSN"))
     args = parser.parse_args()
-    if args.dsn:
-        asyncio.run(run(args.dsn, args.rows, args.queries))
-        return
-    from sam_db._embedded import embedded_dsn, start_embedded
-
-    with tempfile.TemporaryDirectory(prefix="sam_db_bench_") as tmp:
-        server = start_embedded(Path(tmp) / "data", cleanup="delete")
-        try:
-            print("embedded PostgreSQL (default durability settings)")
-            asyncio.run(run(embedded_dsn(server), args.rows, args.queries))
-        finally:
-            server.cleanup()
+    run_on_server(args.dsn, lambda dsn: run(dsn, args.rows, args.queries))
 
 
 if __name__ == "__main__":

@@ -18,7 +18,6 @@ Measured, for each column type:
 from __future__ import annotations
 
 import argparse
-import asyncio
 import itertools
 import os
 import sys
@@ -33,6 +32,7 @@ import numpy as np
 
 sys.path.insert(0, str(Path(__file__).parent))
 import sam_db
+from bench_server import run_on_server
 from memory_bench import BUCKETS, K, Precomputed, _stats, admin, data
 from sam_db._ident import quote_ident
 from sam_db.memory import MemoryStore
@@ -150,18 +150,7 @@ def main() -> None:
     parser.add_argument("--ef-search", type=int, default=40)
     parser.add_argument("--dsn", default=os.environ.get("SAM_DB_TEST_DSN"))
     args = parser.parse_args()
-    if args.dsn:
-        asyncio.run(run(args.dsn, args.rows, args.queries, args.ef_search))
-        return
-    from sam_db._embedded import embedded_dsn, start_embedded
-
-    with tempfile.TemporaryDirectory(prefix="sam_db_bench_") as tmp:
-        server = start_embedded(Path(tmp) / "data", cleanup="delete")
-        try:
-            print("embedded PostgreSQL (default durability settings)")
-            asyncio.run(run(embedded_dsn(server), args.rows, args.queries, args.ef_search))
-        finally:
-            server.cleanup()
+    run_on_server(args.dsn, lambda dsn: run(dsn, args.rows, args.queries, args.ef_search))
 
 
 if __name__ == "__main__":

@@ -15,19 +15,17 @@ directory.
 from __future__ import annotations
 
 import argparse
-import asyncio
 import os
 import statistics
-import tempfile
 import time
 import uuid
 from collections.abc import Awaitable, Callable
-from pathlib import Path
 from typing import Any
 
 import asyncpg
 import numpy as np
 
+from bench_server import run_on_server
 from sam_db import migrate
 from sam_db._ident import quote_ident
 from sam_db.memory import MemoryStore
@@ -130,17 +128,7 @@ def main() -> None:
     parser.add_argument("--rounds", type=int, default=40)
     parser.add_argument("--dsn", default=os.environ.get("SAM_DB_TEST_DSN"))
     args = parser.parse_args()
-    if args.dsn:
-        asyncio.run(run(args.dsn, args.rows, args.rounds))
-        return
-    from sam_db._embedded import embedded_dsn, start_embedded
-
-    with tempfile.TemporaryDirectory(prefix="sam_db_bench_") as tmp:
-        server = start_embedded(Path(tmp) / "data", cleanup="delete")
-        try:
-            asyncio.run(run(embedded_dsn(server), args.rows, args.rounds))
-        finally:
-            server.cleanup()
+    run_on_server(args.dsn, lambda dsn: run(dsn, args.rows, args.rounds))
 
 
 if __name__ == "__main__":

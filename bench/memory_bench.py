@@ -29,16 +29,13 @@ Measured:
 from __future__ import annotations
 
 import argparse
-import asyncio
 import hashlib
 import json
 import os
 import statistics
-import tempfile
 import time
 import uuid
 from collections.abc import Sequence
-from pathlib import Path
 from typing import Any
 
 import asyncpg
@@ -47,6 +44,7 @@ from pgvector import Vector
 from pgvector.asyncpg import register_vector
 
 import retrieval_corpus as rc
+from bench_server import run_on_server
 from sam_db import migrate
 from sam_db._ident import quote_ident
 from sam_db.memory import MemoryStore
@@ -360,18 +358,7 @@ def main() -> None:
     parser.add_argument("--ef-search", type=int, default=40)
     parser.add_argument("--dsn", default=os.environ.get("SAM_DB_TEST_DSN"))
     args = parser.parse_args()
-    if args.dsn:
-        asyncio.run(run(args.dsn, args.rows, args.queries, args.ef_search))
-        return
-    from sam_db._embedded import embedded_dsn, start_embedded
-
-    with tempfile.TemporaryDirectory(prefix="sam_db_bench_") as tmp:
-        server = start_embedded(Path(tmp) / "data", cleanup="delete")
-        try:
-            print("embedded PostgreSQL (default durability settings)")
-            asyncio.run(run(embedded_dsn(server), args.rows, args.queries, args.ef_search))
-        finally:
-            server.cleanup()
+    run_on_server(args.dsn, lambda dsn: run(dsn, args.rows, args.queries, args.ef_search))
 
 
 if __name__ == "__main__":

@@ -24,7 +24,6 @@ this file alternately with ``PYTHONPATH=/tmp/old/src`` and without, on the same 
 from __future__ import annotations
 
 import argparse
-import asyncio
 import os
 import statistics
 import tempfile
@@ -37,6 +36,7 @@ import asyncpg
 import numpy as np
 
 import sam_db
+from bench_server import run_on_server
 from memory_bench import D, data
 from sam_db.memory import MemoryStore, embedder_from_function
 
@@ -138,17 +138,7 @@ def main() -> None:
     parser.add_argument("--dimensions", type=int, default=D)
     parser.add_argument("--half", action="store_true")
     args = parser.parse_args()
-    if args.dsn:
-        asyncio.run(run(args, args.dsn))
-        return
-    from sam_db._embedded import embedded_dsn, start_embedded
-
-    with tempfile.TemporaryDirectory(prefix="sam_db_mmr_bench_") as tmp:
-        server = start_embedded(Path(tmp) / "data", cleanup="delete")
-        try:
-            asyncio.run(run(args, embedded_dsn(server)))
-        finally:
-            server.cleanup()
+    run_on_server(args.dsn, lambda dsn: run(args, dsn))
 
 
 if __name__ == "__main__":

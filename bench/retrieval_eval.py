@@ -39,11 +39,9 @@ otherwise an embedded PostgreSQL in a temporary directory.
 from __future__ import annotations
 
 import argparse
-import asyncio
 import os
 import statistics
 import sys
-import tempfile
 import time
 import uuid
 from collections.abc import Sequence
@@ -58,6 +56,7 @@ sys.path.insert(0, str(Path(__file__).resolve().parent))
 
 import retrieval_corpus as rc
 import retrieval_fusion as rf
+from bench_server import run_on_server
 from sam_db import migrate
 from sam_db._ident import quote_ident
 from sam_db.memory import MemoryStore, SearchHit
@@ -327,17 +326,7 @@ def main() -> None:
         args.common_rows,
         analyze=args.analyze,
     )
-    if args.dsn:
-        asyncio.run(evaluate(args.dsn, options))
-        return
-    from sam_db._embedded import embedded_dsn, start_embedded
-
-    with tempfile.TemporaryDirectory() as tmp:
-        server = start_embedded(Path(tmp) / "data", cleanup="delete")
-        try:
-            asyncio.run(evaluate(embedded_dsn(server), options))
-        finally:
-            server.cleanup()
+    run_on_server(args.dsn, lambda dsn: evaluate(dsn, options))
 
 
 if __name__ == "__main__":
