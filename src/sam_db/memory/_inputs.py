@@ -150,6 +150,16 @@ def metadata_list(metadata: object, count: int) -> list[str]:
     raise InvalidInputError("metadata must be None, a dict, or a list of dicts (one per text)")
 
 
+def check_batch(texts: object, metadata: object, batch_size: object) -> tuple[list[str], list[str]]:
+    """add_many's texts and their metadata JSON (see :func:`check_texts`,
+    :func:`metadata_list`), with ``batch_size`` (None: the store's) checked too."""
+    items = check_texts(texts)
+    metas = metadata_list(metadata, len(items))
+    if batch_size is not None:
+        check_int(batch_size, "batch_size", 1, 100_000)
+    return items, metas
+
+
 def check_link(value: object, what: str) -> str | None:
     """A session or workflow id: None or a storable str of at most MAX_LINK_CHARS characters."""
     if value is None:

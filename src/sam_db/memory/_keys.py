@@ -206,11 +206,8 @@ async def add_many(
     batch_size: int | None,
 ) -> list[MemoryEntry]:
     """MemoryStore.add_many with ``keys``: one entry per text, in input order."""
-    items = inp.check_texts(texts)
+    items, metas = inp.check_batch(texts, metadata, batch_size)
     checked = check_keys(keys, len(items))
-    metas = inp.metadata_list(metadata, len(items))
-    if batch_size is not None:
-        inp.check_int(batch_size, "batch_size", 1, 100_000)
     if not items:
         return []
     return await store_keyed(

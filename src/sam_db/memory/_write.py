@@ -90,10 +90,7 @@ async def add_many(
     batch_size: int | None,
 ) -> list[MemoryEntry]:
     """MemoryStore.add_many: one entry per input text, in input order."""
-    items = inp.check_texts(texts)
-    metas = inp.metadata_list(metadata, len(items))
-    if batch_size is not None:
-        inp.check_int(batch_size, "batch_size", 1, 100_000)
+    items, metas = inp.check_batch(texts, metadata, batch_size)
     return await _store_texts(
         context,
         items,
