@@ -39,9 +39,13 @@ def fake_openai() -> Iterator[FakeOpenAI]:
 def old_server() -> Iterator[str]:
     """A PostgreSQL 16 + pgvector 0.6.2 server (pgserver), the old-pgvector target, per module.
 
-    The modules using it skip themselves, with the reason, when pgserver is not installed.
+    Tests using it are skipped, with the reason, when pgserver is not installed.
     """
-    pgserver = pytest.importorskip("pgserver")
+    pgserver = pytest.importorskip(
+        "pgserver",
+        reason="pgserver (PostgreSQL 16 + pgvector 0.6.2, the old-pgvector target) is not "
+        "installed; it comes with sam-db[dev] on Python 3.10-3.12",
+    )
     with tempfile.TemporaryDirectory(prefix="sam_db_pg16_") as tmp:
         server: Any = pgserver.get_server(tmp, cleanup_mode="stop")
         try:

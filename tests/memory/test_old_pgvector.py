@@ -15,12 +15,6 @@ from sam_db import migrate, status
 from sam_db.memory import MemoryStore
 from sam_db.testing import HashEmbedder
 
-pytest.importorskip(
-    "pgserver",
-    reason="pgserver (PostgreSQL 16 + pgvector 0.6.2, the old-pgvector target) is not installed; "
-    "it comes with sam-db[dev] on Python 3.10-3.12",
-)
-
 pytestmark = pytest.mark.slow
 
 
